@@ -1,0 +1,55 @@
+"""Socket.IO handlers: clients join a hall (and a window or ticket) room and get the board."""
+
+from __future__ import annotations
+
+from flask_socketio import SocketIO, emit, join_room
+
+from hall.domain import board, tickets
+from hall.domain.errors import DomainError
+from hall.extensions import db
+
+
+def _snapshot(hall_code: str) -> dict:
+    try:
+        hall = tickets.get_hall(db.session, hall_code)
+        return board.snapshot(db.session, hall)
+    finally:
+        db.session.remove()
+
+
+def register(socketio: SocketIO) -> None:
+    """Attach the handlers to the Socket.IO server."""
+
+    @socketio.on("join")
+    def on_join(data):
+        """Join the rooms of a hall (and optionally a window or a ticket); answer the board."""
+        if not isinstance(data, dict) or not isinstance(data.get("hall"), str):
+            return {"ok": False, "error": "bad_join", "message": "join 需要 {hall: 编码}"}
+        code = data["hall"]
+        try:
+            snapshot = _snapshot(code)
+        except DomainError as err:
+            return {"ok": False, "error": err.code, "message": err.zh, "message_en": err.en}
+        join_room(f"hall:{code}")
+        window = data.get("window")
+        if window is not None:
+            if isinstance(window, bool) or not isinstance(window, int | str) or not str(window).isdigit():
+                return {"ok": False, "error": "bad_window", "message": "窗口号应为数字"}
+            join_room(f"window:{code}:{int(window)}")
+        token = data.get("ticket")
+        if isinstance(token, str) and 0 < len(token) <= 32:
+            join_room(f"ticket:{token}")
+        emit("board", snapshot)
+        return {"ok": True, "seq": snapshot["seq"]}
+
+    @socketio.on("sync")
+    def on_sync(data):
+        """Send the board again (a client saw a gap in seq)."""
+        if not isinstance(data, dict) or not isinstance(data.get("hall"), str):
+            return {"ok": False, "error": "bad_sync"}
+        try:
+            snapshot = _snapshot(data["hall"])
+        except DomainError as err:
+            return {"ok": False, "error": err.code, "message": err.zh}
+        emit("board", snapshot)
+        return {"ok": True, "seq": snapshot["seq"]}

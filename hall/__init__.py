@@ -1,0 +1,189 @@
+"""hall: the counter system of a one-stop government service hall (政务服务中心)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+from pathlib import Path
+
+from flask import Flask, jsonify, render_template, request
+from sqlalchemy import event
+from werkzeug.exceptions import HTTPException
+
+from hall import config as settings
+from hall.domain.errors import DomainError
+from hall.extensions import babel, csrf, db, login_manager, migrate, socketio
+
+__version__ = "0.1.0"
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+LOCALES = ("zh_CN", "en")
+log = logging.getLogger(__name__)
+
+
+def create_app(config: dict | None = None) -> Flask:
+    """Build the application: the only wiring point of extensions and blueprints."""
+    app = Flask(__name__, instance_path=str(settings.data_dir()))
+    app.config.update(settings.DEFAULTS)
+    app.config.update(settings.from_environment())
+    if config:
+        app.config.update(config)
+    _secret_key(app)
+    _sqlite_folder(app)
+
+    db.init_app(app)
+    with app.app_context():
+        _tune_engine(db.engine)
+    migrate.init_app(app, db, directory=str(PACKAGE_DIR / "migrations"))
+    socketio.init_app(
+        app,
+        async_mode="threading",
+        message_queue=app.config.get("HALL_REDIS_URL"),
+        cors_allowed_origins=app.config.get("HALL_CORS_ORIGINS", []),
+        ping_interval=10,
+        ping_timeout=10,
+    )
+    login_manager.init_app(app)
+    login_manager.login_view = "counter.login"
+    babel.init_app(app, locale_selector=_locale, default_translation_directories="translations")
+    csrf.init_app(app)
+
+    from display import blueprint as display_bp
+    from display import events as display_events
+    from hall.api import blueprint as api_bp
+    from hall.counter import blueprint as counter_bp
+    from hall.manage import blueprint as manage_bp
+    from kiosk import blueprint as kiosk_bp
+
+    app.register_blueprint(kiosk_bp)
+    app.register_blueprint(display_bp)
+    app.register_blueprint(counter_bp)
+    app.register_blueprint(manage_bp)
+    app.register_blueprint(api_bp)
+    csrf.exempt(api_bp)  # the API checks CSRF itself for cookie sessions; tokens need none
+    display_events.register(socketio)
+
+    _error_handlers(app)
+    _template_globals(app)
+    return app
+
+
+def _secret_key(app: Flask) -> None:
+    """HALL_SECRET_KEY, else (demo, tests) one kept in the data folder, else a throw-away key.
+
+    `hall serve` and the WSGI entry refuse to run without HALL_SECRET_KEY outside the demo;
+    other commands (user add, db upgrade) need no session and get a throw-away key.
+    """
+    if app.config.get("SECRET_KEY"):
+        return
+    if not (app.config.get("HALL_DEMO") or app.config.get("TESTING") or app.debug):
+        app.config["SECRET_KEY"] = secrets.token_hex(32)
+        return
+    folder = Path(app.instance_path)
+    folder.mkdir(parents=True, exist_ok=True)
+    key_file = folder / "secret_key"
+    if not key_file.exists():
+        key_file.write_text(secrets.token_hex(32))
+        os.chmod(key_file, 0o600)
+    app.config["SECRET_KEY"] = key_file.read_text().strip()
+
+
+def _sqlite_folder(app: Flask) -> None:
+    url = app.config["SQLALCHEMY_DATABASE_URI"]
+    if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+
+
+def _tune_engine(engine) -> None:
+    """SQLite: WAL, a busy timeout and write transactions begun IMMEDIATE (no upgrade races)."""
+    if engine.dialect.name != "sqlite":
+        return
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection, _record):
+        dbapi_connection.isolation_level = None  # we issue BEGIN ourselves
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection):
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _locale() -> str:
+    """Chinese first; English when asked for with ?lang=en (remembered in a cookie)."""
+    wanted = request.args.get("lang") or request.cookies.get("lang")
+    return wanted if wanted in LOCALES else "zh_CN"
+
+
+def wants_json() -> bool:
+    """True for API paths and clients that ask for JSON."""
+    if request.path.startswith("/api/"):
+        return True
+    best = request.accept_mimetypes.best_match(["application/json", "text/html"])
+    return best == "application/json" and request.accept_mimetypes[best] > request.accept_mimetypes["text/html"]
+
+
+def error_body(code: str, zh: str, en: str, **detail) -> dict:
+    """The JSON shape of every error: code, message (zh) and message_en."""
+    body = {"error": code, "message": zh, "message_en": en}
+    if detail:
+        body["detail"] = detail
+    return body
+
+
+def _error_handlers(app: Flask) -> None:
+    @app.errorhandler(DomainError)
+    def _domain_error(err: DomainError):
+        db.session.rollback()
+        from hall import realtime
+
+        realtime.discard(db.session)
+        if wants_json():
+            return jsonify(error_body(err.code, err.zh, err.en, **err.detail)), err.status
+        return render_template(
+            "error.html", status=err.status, zh=err.zh, en=err.en
+        ), err.status
+
+    @app.errorhandler(HTTPException)
+    def _http_error(err: HTTPException):
+        zh = HTTP_ZH.get(err.code, "请求出错")
+        en = err.description or err.name
+        if wants_json():
+            code = (err.name or "error").lower().replace(" ", "_")
+            return jsonify(error_body(code, zh, en)), err.code
+        return render_template("error.html", status=err.code, zh=zh, en=en), err.code
+
+    @app.errorhandler(Exception)
+    def _unexpected(err: Exception):
+        log.exception("unhandled error")
+        db.session.rollback()
+        zh, en = "服务器内部错误，请联系管理员", "Internal error; please tell the administrator"
+        if wants_json():
+            return jsonify(error_body("internal_error", zh, en)), 500
+        return render_template("error.html", status=500, zh=zh, en=en), 500
+
+
+HTTP_ZH = {
+    400: "请求格式不正确",
+    401: "请先登录",
+    403: "没有权限",
+    404: "页面或资源不存在",
+    405: "不支持该请求方法",
+    413: "请求内容过大",
+    415: "请求内容类型不支持",
+    429: "请求过于频繁，请稍后再试",
+}
+
+
+def _template_globals(app: Flask) -> None:
+    from flask_babel import get_locale
+
+    @app.context_processor
+    def _globals():
+        return {"current_locale": str(get_locale()), "hall_version": __version__}

@@ -1,0 +1,165 @@
+"""What screens, counters and phones are shown: snapshots and event payloads as plain dicts."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from hall.models import Hall, Queue, Ticket, TicketEvent, Window, utcnow
+
+DIGITS = "零一二三四五六七八九"
+RECENT_CALLS = 8
+
+
+def service_day(hall: Hall, now: datetime | None = None) -> date:
+    """The hall's local date: numbers restart when it changes."""
+    return (now or utcnow()).astimezone(ZoneInfo(hall.timezone)).date()
+
+
+def speech_text(label: str, window_number: int) -> str:
+    """The call as shown: 「请 A001 号到 3 号窗口办理」."""
+    return f"请 {label} 号到 {window_number} 号窗口办理"
+
+
+def utterance(label: str, window_number: int) -> str:
+    """The call as spoken: the ticket number read digit by digit (A零零一)."""
+    letters = "".join(c for c in label if not c.isdigit())
+    digits = "".join(DIGITS[int(c)] for c in label if c.isdigit())
+    return f"请，{letters}{digits}号，到{window_number}号窗口办理"
+
+
+def iso(value: datetime | None) -> str | None:
+    """An instant as ISO 8601 (UTC), or None."""
+    return value.isoformat() if value else None
+
+
+def ticket_dict(ticket: Ticket) -> dict:
+    """The public face of a ticket (no personal data)."""
+    window = ticket.window if ticket.status in ("called", "serving") else None
+    return {
+        "id": ticket.id,
+        "token": ticket.token,
+        "number": ticket.label,
+        "queue": ticket.queue.prefix,
+        "queue_name": ticket.queue.name,
+        "status": ticket.status,
+        "priority": ticket.priority,
+        "window": window.number if window else None,
+        "window_name": window.name if window else None,
+        "target_window": ticket.target_window.number if ticket.target_window else None,
+        "matter": ticket.matter.code if ticket.matter else None,
+        "matter_name": ticket.matter.name if ticket.matter else None,
+        "service_day": ticket.service_day.isoformat(),
+        "issued_at": iso(ticket.issued_at),
+        "called_at": iso(ticket.called_at),
+        "started_at": iso(ticket.started_at),
+        "finished_at": iso(ticket.finished_at),
+        "call_count": ticket.call_count,
+    }
+
+
+def current_tickets(session: Session, hall: Hall) -> dict[int, Ticket]:
+    """The ticket each window is calling or serving, by window id."""
+    rows = session.scalars(
+        sa.select(Ticket).where(
+            Ticket.hall_id == hall.id,
+            Ticket.status.in_(("called", "serving")),
+            Ticket.window_id.is_not(None),
+        )
+    )
+    return {t.window_id: t for t in rows}
+
+
+def window_dict(window: Window, current: Ticket | None) -> dict:
+    """A window as screens show it: number, name, status, staff on duty, current ticket."""
+    staff = window.staff
+    return {
+        "number": window.number,
+        "name": window.name,
+        "status": window.status,
+        "queues": [q.prefix for q in window.queues],
+        "staff": (
+            {"display_name": staff.display_name, "job_number": staff.job_number}
+            if staff
+            else None
+        ),
+        "current": (
+            {
+                "id": current.id,
+                "number": current.label,
+                "status": current.status,
+                "queue": current.queue.prefix,
+                "called_at": iso(current.called_at),
+                "started_at": iso(current.started_at),
+            }
+            if current
+            else None
+        ),
+    }
+
+
+def waiting_counts(session: Session, hall: Hall, day: date | None = None) -> dict[str, int]:
+    """Waiting tickets per queue prefix today (every queue listed, zero included)."""
+    day = day or service_day(hall)
+    counts = dict(
+        session.execute(
+            sa.select(Ticket.queue_id, sa.func.count())
+            .where(
+                Ticket.hall_id == hall.id,
+                Ticket.service_day == day,
+                Ticket.status == "waiting",
+            )
+            .group_by(Ticket.queue_id)
+        ).all()
+    )
+    queues = session.scalars(sa.select(Queue).where(Queue.hall_id == hall.id))
+    return {q.prefix: counts.get(q.id, 0) for q in queues}
+
+
+def recent_calls(session: Session, hall: Hall, limit: int = RECENT_CALLS) -> list[dict]:
+    """The latest calls (and recalls) of today, newest first."""
+    day = service_day(hall)
+    rows = session.execute(
+        sa.select(TicketEvent.at, Ticket.label, Window.number, Window.name)
+        .join(Ticket, Ticket.id == TicketEvent.ticket_id)
+        .join(Window, Window.id == TicketEvent.window_id)
+        .where(
+            TicketEvent.hall_id == hall.id,
+            TicketEvent.action.in_(("called", "recalled")),
+            Ticket.service_day == day,
+        )
+        .order_by(TicketEvent.id.desc())
+        .limit(limit)
+    ).all()
+    return [
+        {"number": label, "window": number, "window_name": name, "at": iso(at)}
+        for at, label, number, name in rows
+    ]
+
+
+def snapshot(session: Session, hall: Hall) -> dict:
+    """The full board: what every screen shows, with the seq it is true at."""
+    day = service_day(hall)
+    current = current_tickets(session, hall)
+    waiting = waiting_counts(session, hall, day)
+    queues = session.scalars(
+        sa.select(Queue).where(Queue.hall_id == hall.id).order_by(Queue.prefix)
+    )
+    windows = session.scalars(
+        sa.select(Window).where(Window.hall_id == hall.id).order_by(Window.number)
+    )
+    return {
+        "seq": hall.seq,
+        "hall": {"code": hall.code, "name": hall.name, "notice": hall.notice},
+        "service_day": day.isoformat(),
+        "now": iso(utcnow()),
+        "queues": [
+            {"prefix": q.prefix, "name": q.name, "waiting": waiting.get(q.prefix, 0)}
+            for q in queues
+        ],
+        "windows": [window_dict(w, current.get(w.id)) for w in windows],
+        "recent_calls": recent_calls(session, hall),
+    }

@@ -1,0 +1,667 @@
+"""Ticket workflows (取号、叫号): issue, call next, recall, no-show, transfer, start, finish.
+
+Every function takes a Session, changes rows, records a TicketEvent and queues a realtime
+event on ``session.info["hall_events"]``; the caller commits, then publishes.
+"""
+
+from __future__ import annotations
+
+import math
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session, aliased
+
+from hall.domain import board
+from hall.domain.errors import Conflict, Invalid, NotFound
+from hall.models import (
+    AuditEvent,
+    Hall,
+    Matter,
+    NumberCounter,
+    Queue,
+    Ticket,
+    TicketEvent,
+    Window,
+    WindowQueue,
+    utcnow,
+)
+
+EVENTS_KEY = "hall_events"
+CANDIDATES = 8  # how many waiting tickets one call tries to claim before looking again
+RECENT_SERVICES = 20  # finished tickets averaged for the wait estimate
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who acts: a staff user and/or a device token, for the audit trail."""
+
+    user_id: int | None = None
+    device_id: int | None = None
+
+
+NOBODY = Actor()
+
+
+# ---------------------------------------------------------------- lookups
+
+
+def get_hall(session: Session, code: str) -> Hall:
+    """The hall with this code, or NotFound."""
+    hall = session.scalar(sa.select(Hall).where(Hall.code == code))
+    if hall is None:
+        raise NotFound("hall_not_found", f"没有编码为 {code} 的大厅", f"No hall with code {code}")
+    return hall
+
+
+def get_window(session: Session, hall: Hall, number: int) -> Window:
+    """The window with this number in the hall, or NotFound."""
+    window = session.scalar(
+        sa.select(Window).where(Window.hall_id == hall.id, Window.number == number)
+    )
+    if window is None:
+        raise NotFound(
+            "window_not_found", f"没有 {number} 号窗口", f"No window number {number} in this hall"
+        )
+    return window
+
+
+def get_queue(session: Session, hall: Hall, prefix: str) -> Queue:
+    """The queue with this prefix in the hall, or NotFound."""
+    queue = session.scalar(
+        sa.select(Queue).where(Queue.hall_id == hall.id, Queue.prefix == prefix.upper())
+    )
+    if queue is None:
+        raise NotFound("queue_not_found", f"没有 {prefix} 类业务队列", f"No queue {prefix}")
+    return queue
+
+
+def get_ticket(session: Session, ticket_id: int) -> Ticket:
+    """The ticket with this id, or NotFound."""
+    ticket = session.get(Ticket, ticket_id)
+    if ticket is None:
+        raise NotFound("ticket_not_found", "没有这张票", f"No ticket {ticket_id}")
+    return ticket
+
+
+def get_ticket_by_token(session: Session, token: str) -> Ticket:
+    """The ticket behind a tracking token, or NotFound."""
+    ticket = session.scalar(sa.select(Ticket).where(Ticket.token == token))
+    if ticket is None:
+        raise NotFound("ticket_not_found", "没有这张票", "No such ticket")
+    return ticket
+
+
+def queue_for_matter(session: Session, hall: Hall, code: str) -> tuple[Queue, Matter]:
+    """The queue of this hall that handles a matter: its own queue, or one with its prefix."""
+    matter = session.scalar(sa.select(Matter).where(Matter.code == code))
+    if matter is None:
+        raise NotFound("matter_not_found", f"没有编码为 {code} 的事项", f"No matter {code}")
+    if matter.queue is None:
+        raise Conflict(
+            "matter_without_queue", "该事项未设置取号队列", "This matter has no queue to join"
+        )
+    if matter.queue.hall_id == hall.id:
+        return matter.queue, matter
+    queue = session.scalar(
+        sa.select(Queue).where(Queue.hall_id == hall.id, Queue.prefix == matter.queue.prefix)
+    )
+    if queue is None:
+        raise NotFound(
+            "matter_not_in_hall", "本大厅不办理该事项", "This matter is not handled in this hall"
+        )
+    return queue, matter
+
+
+# ---------------------------------------------------------------- events
+
+
+def _next_seq(session: Session, hall: Hall) -> int:
+    """Allocate the hall's next event number (taken last, so the row lock is held briefly)."""
+    seq = session.execute(
+        sa.update(Hall).where(Hall.id == hall.id).values(seq=Hall.seq + 1).returning(Hall.seq)
+    ).scalar_one()
+    hall.seq = seq
+    session.flush()
+    return seq
+
+
+def _publish(session: Session, hall: Hall, name: str, payload: dict, rooms: list[str]) -> dict:
+    """Queue an event for publication after commit; it carries the hall's next seq."""
+    payload = {"seq": _next_seq(session, hall), "hall": hall.code, **payload}
+    session.info.setdefault(EVENTS_KEY, []).append({"name": name, "data": payload, "rooms": rooms})
+    return payload
+
+
+def _log(session: Session, ticket: Ticket, action: str, actor: Actor, detail: str = "") -> None:
+    session.add(
+        TicketEvent(
+            ticket_id=ticket.id,
+            hall_id=ticket.hall_id,
+            action=action,
+            window_id=ticket.window_id,
+            user_id=actor.user_id,
+            device_id=actor.device_id,
+            at=utcnow(),
+            detail=detail,
+        )
+    )
+
+
+def _ticket_event(session: Session, hall: Hall, ticket: Ticket, name: str, **extra) -> dict:
+    session.flush()
+    session.refresh(ticket)
+    payload = {
+        "ticket": board.ticket_dict(ticket),
+        "waiting": board.waiting_counts(session, hall, ticket.service_day),
+        **extra,
+    }
+    rooms = [f"hall:{hall.code}", f"ticket:{ticket.token}"]
+    if ticket.window_id:
+        rooms.append(f"window:{hall.code}:{ticket.window.number}")
+    return _publish(session, hall, name, payload, rooms)
+
+
+def _window_event(session: Session, hall: Hall, window: Window) -> dict:
+    session.flush()
+    current = board.current_tickets(session, hall).get(window.id)
+    return _publish(
+        session,
+        hall,
+        "window.updated",
+        {"window": board.window_dict(window, current)},
+        [f"hall:{hall.code}", f"window:{hall.code}:{window.number}"],
+    )
+
+
+def take_events(session: Session) -> list[dict]:
+    """Remove and return the events queued by the workflows of this transaction."""
+    return session.info.pop(EVENTS_KEY, [])
+
+
+# ---------------------------------------------------------------- issue
+
+
+def _next_number(session: Session, queue: Queue, day) -> int:
+    """Atomically take the next number of a queue for a service day."""
+    stmt = (
+        sa.update(NumberCounter)
+        .where(NumberCounter.queue_id == queue.id, NumberCounter.service_day == day)
+        .values(last=NumberCounter.last + 1)
+        .returning(NumberCounter.last)
+    )
+    number = session.execute(stmt).scalar_one_or_none()
+    if number is None:
+        dialect = session.get_bind().dialect.name
+        if dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert
+        else:
+            from sqlalchemy.dialects.sqlite import insert
+        session.execute(
+            insert(NumberCounter)
+            .values(queue_id=queue.id, service_day=day, last=0)
+            .on_conflict_do_nothing()
+        )
+        number = session.execute(stmt).scalar_one()
+    return number
+
+
+def issue(
+    session: Session,
+    hall_code: str,
+    *,
+    queue_prefix: str | None = None,
+    matter_code: str | None = None,
+    priority: bool = False,
+    actor: Actor = NOBODY,
+    now: datetime | None = None,
+) -> Ticket:
+    """Issue a ticket (取号) for a queue or a matter; priority marks 绿色通道."""
+    hall = get_hall(session, hall_code)
+    matter = None
+    if matter_code:
+        queue, matter = queue_for_matter(session, hall, matter_code)
+    elif queue_prefix:
+        queue = get_queue(session, hall, queue_prefix)
+    else:
+        raise Invalid("queue_required", "请指定业务队列或事项", "Give a queue or a matter")
+    now = now or utcnow()
+    day = board.service_day(hall, now)
+    number = _next_number(session, queue, day)
+    ticket = Ticket(
+        token=secrets.token_urlsafe(12),
+        hall_id=hall.id,
+        queue_id=queue.id,
+        issue_queue_id=queue.id,
+        service_day=day,
+        number=number,
+        label=f"{queue.prefix}{number:03d}",
+        matter_id=matter.id if matter else None,
+        priority=bool(priority),
+        status="waiting",
+        sort_at=now,
+        issued_at=now,
+    )
+    session.add(ticket)
+    session.flush()
+    _log(session, ticket, "issued", actor, "priority" if priority else "")
+    _ticket_event(session, hall, ticket, "ticket.issued")
+    return ticket
+
+
+# ---------------------------------------------------------------- position and wait
+
+
+def waiting_ahead(session: Session, ticket: Ticket) -> int:
+    """How many waiting tickets will be called before this one."""
+    if ticket.status != "waiting":
+        return 0
+    earlier = sa.or_(
+        Ticket.sort_at < ticket.sort_at,
+        sa.and_(Ticket.sort_at == ticket.sort_at, Ticket.id < ticket.id),
+    )
+    where = [
+        Ticket.hall_id == ticket.hall_id,
+        Ticket.service_day == ticket.service_day,
+        Ticket.status == "waiting",
+        Ticket.id != ticket.id,
+    ]
+    if ticket.target_window_id:
+        where += [Ticket.target_window_id == ticket.target_window_id, earlier]
+    else:
+        where += [
+            Ticket.queue_id == ticket.queue_id,
+            Ticket.target_window_id.is_(None),
+            sa.and_(Ticket.priority.is_(True), earlier)
+            if ticket.priority
+            else sa.or_(Ticket.priority.is_(True), earlier),
+        ]
+    return session.scalar(sa.select(sa.func.count()).select_from(Ticket).where(*where)) or 0
+
+
+def average_service_minutes(session: Session, hall: Hall, default: float) -> float:
+    """Mean service time of the hall's latest finished tickets today (default when none)."""
+    rows = session.execute(
+        sa.select(Ticket.finished_at, sa.func.coalesce(Ticket.started_at, Ticket.called_at))
+        .where(
+            Ticket.hall_id == hall.id,
+            Ticket.service_day == board.service_day(hall),
+            Ticket.status == "finished",
+        )
+        .order_by(Ticket.finished_at.desc())
+        .limit(RECENT_SERVICES)
+    ).all()
+    spans = [(end - start).total_seconds() / 60 for end, start in rows if end and start]
+    if not spans:
+        return default
+    return max(0.5, sum(spans) / len(spans))
+
+
+def estimated_wait_minutes(session: Session, ticket: Ticket, default: float = 5.0) -> int:
+    """Estimated minutes until the call: those ahead × mean service time ÷ open windows."""
+    if ticket.status != "waiting":
+        return 0
+    hall = session.get(Hall, ticket.hall_id)
+    ahead = waiting_ahead(session, ticket)
+    if ticket.target_window_id:
+        open_windows = 1
+    else:
+        open_windows = (
+            session.scalar(
+                sa.select(sa.func.count())
+                .select_from(WindowQueue)
+                .join(Window, Window.id == WindowQueue.window_id)
+                .where(WindowQueue.queue_id == ticket.queue_id, Window.status == "open")
+            )
+            or 1
+        )
+    minutes = ahead * average_service_minutes(session, hall, default) / open_windows
+    return math.ceil(minutes)
+
+
+# ---------------------------------------------------------------- calling
+
+
+def _lock_window(session: Session, hall: Hall, number: int) -> Window:
+    """Take the window's row lock so calls at one window serialise, and return it."""
+    window_id = session.execute(
+        sa.update(Window)
+        .where(Window.hall_id == hall.id, Window.number == number)
+        .values(version=Window.version + 1)
+        .returning(Window.id)
+    ).scalar_one_or_none()
+    if window_id is None:
+        raise NotFound(
+            "window_not_found", f"没有 {number} 号窗口", f"No window number {number} in this hall"
+        )
+    window = session.get(Window, window_id)
+    session.refresh(window)
+    return window
+
+
+def _require_open(window: Window) -> None:
+    if window.status == "paused":
+        raise Conflict(
+            "window_paused",
+            f"{window.number} 号窗口暂停服务中，请先恢复服务",
+            f"Window {window.number} is paused; resume it first",
+        )
+    if window.status != "open":
+        raise Conflict(
+            "window_closed",
+            f"{window.number} 号窗口未开启，请先签到上岗",
+            f"Window {window.number} is closed; sign in to it first",
+        )
+
+
+def _candidates(session: Session, hall: Hall, window: Window, day) -> list[int]:
+    """Waiting tickets this window may call, best first: transferred to it, then by its
+    queue order, priority (绿色通道) before ordinary, first come first served."""
+    link = aliased(WindowQueue)
+    stmt = (
+        sa.select(Ticket.id)
+        .outerjoin(link, sa.and_(link.queue_id == Ticket.queue_id, link.window_id == window.id))
+        .where(
+            Ticket.hall_id == hall.id,
+            Ticket.service_day == day,
+            Ticket.status == "waiting",
+            sa.or_(
+                Ticket.target_window_id == window.id,
+                sa.and_(Ticket.target_window_id.is_(None), link.window_id.is_not(None)),
+            ),
+        )
+        .order_by(
+            sa.case((Ticket.target_window_id == window.id, 0), else_=1),
+            link.position,
+            Ticket.priority.desc(),
+            Ticket.sort_at,
+            Ticket.id,
+        )
+        .limit(CANDIDATES)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        stmt = stmt.with_for_update(of=Ticket, skip_locked=True)
+    return list(session.scalars(stmt))
+
+
+def call_next(
+    session: Session,
+    hall_code: str,
+    window_number: int,
+    *,
+    actor: Actor = NOBODY,
+    now: datetime | None = None,
+) -> Ticket | None:
+    """Call the next ticket (叫号) at a window; None when nobody waits for it."""
+    hall = get_hall(session, hall_code)
+    window = _lock_window(session, hall, window_number)
+    _require_open(window)
+    busy = board.current_tickets(session, hall).get(window.id)
+    if busy is not None:
+        raise Conflict(
+            "window_busy",
+            f"{window.number} 号窗口还在办理 {busy.label}，请先办结或过号",
+            f"Window {window.number} still has {busy.label}; finish it or mark it a no-show",
+            current=busy.label,
+        )
+    now = now or utcnow()
+    day = board.service_day(hall, now)
+    while True:
+        ids = _candidates(session, hall, window, day)
+        if not ids:
+            return None
+        for ticket_id in ids:
+            claimed = session.execute(
+                sa.update(Ticket)
+                .where(Ticket.id == ticket_id, Ticket.status == "waiting")
+                .values(
+                    status="called",
+                    window_id=window.id,
+                    target_window_id=None,
+                    staff_id=actor.user_id,
+                    called_at=sa.func.coalesce(Ticket.called_at, now),
+                    last_called_at=now,
+                    call_count=Ticket.call_count + 1,
+                )
+                .execution_options(synchronize_session=False)
+            ).rowcount
+            if claimed == 1:
+                ticket = session.get(Ticket, ticket_id)
+                session.refresh(ticket)
+                _log(session, ticket, "called", actor)
+                _announce(session, hall, ticket, recall=False)
+                return ticket
+
+
+def _announce(session: Session, hall: Hall, ticket: Ticket, *, recall: bool) -> dict:
+    window = ticket.window
+    return _ticket_event(
+        session,
+        hall,
+        ticket,
+        "ticket.called",
+        number=ticket.label,
+        window=window.number,
+        window_name=window.name,
+        speech=board.speech_text(ticket.label, window.number),
+        utterance=board.utterance(ticket.label, window.number),
+        recall=recall,
+    )
+
+
+def _acting_on(
+    session: Session, ticket_id: int, allowed: tuple[str, ...], action: str, window_number
+) -> tuple[Hall, Ticket]:
+    """Load a ticket for an action, refusing it when the state or the window is wrong."""
+    ticket = get_ticket(session, ticket_id)
+    hall = session.get(Hall, ticket.hall_id)
+    if ticket.status not in allowed:
+        raise Conflict(
+            "wrong_state",
+            f"{ticket.label} 当前状态为「{STATUS_ZH[ticket.status]}」，不能{ACTION_ZH[action]}",
+            f"{ticket.label} is {ticket.status.replace('_', '-')}; cannot {action} it",
+            status=ticket.status,
+        )
+    if window_number is not None and ticket.window is not None:
+        if ticket.window.number != int(window_number):
+            raise Conflict(
+                "other_window",
+                f"{ticket.label} 属于 {ticket.window.number} 号窗口，不是 {window_number} 号窗口",
+                f"{ticket.label} belongs to window {ticket.window.number}, not {window_number}",
+            )
+    return hall, ticket
+
+
+STATUS_ZH = {
+    "waiting": "等候中",
+    "called": "已叫号",
+    "serving": "办理中",
+    "finished": "已办结",
+    "no_show": "过号",
+}
+ACTION_ZH = {
+    "recall": "重呼",
+    "no-show": "过号",
+    "start": "开始办理",
+    "finish": "办结",
+    "transfer": "转移",
+    "return": "恢复排队",
+}
+
+
+def recall(session: Session, ticket_id: int, *, window_number=None, actor=NOBODY) -> Ticket:
+    """Call the same ticket again (重呼); counted."""
+    hall, ticket = _acting_on(session, ticket_id, ("called",), "recall", window_number)
+    now = utcnow()
+    ticket.call_count += 1
+    ticket.last_called_at = now
+    _log(session, ticket, "recalled", actor)
+    _announce(session, hall, ticket, recall=True)
+    return ticket
+
+
+def no_show(session: Session, ticket_id: int, *, window_number=None, actor=NOBODY) -> Ticket:
+    """Mark a called ticket as not showing up (过号); it may come back once."""
+    hall, ticket = _acting_on(session, ticket_id, ("called",), "no-show", window_number)
+    ticket.status = "no_show"
+    _log(session, ticket, "no_show", actor)
+    _ticket_event(session, hall, ticket, "ticket.updated", action="no_show")
+    return ticket
+
+
+def return_ticket(
+    session: Session, ticket_id: int, *, after: int = 0, actor: Actor = NOBODY
+) -> Ticket:
+    """Put a no-show back in its queue once (过号重排): at the head, or after ``after`` others."""
+    hall, ticket = _acting_on(session, ticket_id, ("no_show",), "return", None)
+    if ticket.returned:
+        raise Conflict(
+            "already_returned",
+            f"{ticket.label} 已经恢复过一次，请重新取号",
+            f"{ticket.label} has already come back once; take a new ticket",
+        )
+    ahead = session.scalars(
+        sa.select(Ticket.sort_at)
+        .where(
+            Ticket.hall_id == ticket.hall_id,
+            Ticket.service_day == ticket.service_day,
+            Ticket.queue_id == ticket.queue_id,
+            Ticket.status == "waiting",
+            Ticket.target_window_id.is_(None),
+            Ticket.priority == ticket.priority,
+        )
+        .order_by(Ticket.sort_at, Ticket.id)
+        .limit(max(after, 0) + 1)
+    ).all()
+    if not ahead:
+        sort_at = utcnow()
+    elif after <= 0:
+        sort_at = ahead[0] - timedelta(microseconds=1)
+    else:
+        sort_at = ahead[min(after, len(ahead)) - 1] + timedelta(microseconds=1)
+    ticket.status = "waiting"
+    ticket.returned = True
+    ticket.sort_at = sort_at
+    ticket.window_id = None
+    _log(session, ticket, "returned", actor, f"after={after}")
+    _ticket_event(session, hall, ticket, "ticket.updated", action="returned")
+    return ticket
+
+
+def start(session: Session, ticket_id: int, *, window_number=None, actor=NOBODY) -> Ticket:
+    """The resident has arrived at the window: service starts (开始办理)."""
+    hall, ticket = _acting_on(session, ticket_id, ("called",), "start", window_number)
+    ticket.status = "serving"
+    ticket.started_at = utcnow()
+    _log(session, ticket, "started", actor)
+    _ticket_event(session, hall, ticket, "ticket.updated", action="started")
+    return ticket
+
+
+def finish(session: Session, ticket_id: int, *, window_number=None, actor=NOBODY) -> Ticket:
+    """Service is over (办结); the window is free for the next call."""
+    hall, ticket = _acting_on(session, ticket_id, ("called", "serving"), "finish", window_number)
+    ticket.status = "finished"
+    ticket.finished_at = utcnow()
+    _log(session, ticket, "finished", actor)
+    _ticket_event(session, hall, ticket, "ticket.updated", action="finished")
+    return ticket
+
+
+def transfer(
+    session: Session,
+    ticket_id: int,
+    *,
+    to_queue: str | None = None,
+    to_window: int | None = None,
+    window_number=None,
+    actor: Actor = NOBODY,
+) -> Ticket:
+    """Move a ticket to another queue or window (转移): same number, ahead of later arrivals."""
+    hall, ticket = _acting_on(session, ticket_id, ("called", "serving"), "transfer", window_number)
+    if (to_queue is None) == (to_window is None):
+        raise Invalid(
+            "transfer_target", "请指定转移到的队列或窗口（二选一）", "Give either a queue or a window"
+        )
+    if to_window is not None:
+        target = get_window(session, hall, int(to_window))
+        if target.id == ticket.window_id:
+            raise Conflict(
+                "same_window", "不能转移到本窗口", "Cannot transfer a ticket to its own window"
+            )
+        if target.status == "closed":
+            raise Conflict(
+                "window_closed",
+                f"{target.number} 号窗口未开启",
+                f"Window {target.number} is closed",
+            )
+        ticket.target_window_id = target.id
+        detail = f"window={target.number}"
+    else:
+        queue = get_queue(session, hall, to_queue)
+        ticket.queue_id = queue.id
+        ticket.target_window_id = None
+        detail = f"queue={queue.prefix}"
+    _log(session, ticket, "transferred", actor, detail)
+    ticket.status = "waiting"
+    ticket.window_id = None
+    _ticket_event(session, hall, ticket, "ticket.updated", action="transferred")
+    return ticket
+
+
+# ---------------------------------------------------------------- windows
+
+
+def set_window_status(
+    session: Session,
+    hall_code: str,
+    window_number: int,
+    status: str,
+    *,
+    staff_id: int | None = None,
+    actor: Actor = NOBODY,
+) -> Window:
+    """Open (sign in), pause (暂停服务), resume or close (sign off) a window."""
+    if status not in ("open", "paused", "closed"):
+        raise Invalid("bad_status", "窗口状态只能是 open、paused 或 closed", "Unknown window status")
+    hall = get_hall(session, hall_code)
+    window = _lock_window(session, hall, window_number)
+    if status == "closed":
+        busy = board.current_tickets(session, hall).get(window.id)
+        if busy is not None:
+            raise Conflict(
+                "window_busy",
+                f"请先办结或过号 {busy.label} 再关闭窗口",
+                f"Finish {busy.label} or mark it a no-show before closing the window",
+            )
+        window.staff_id = None
+    elif status == "paused" and window.status == "closed":
+        raise Conflict("window_closed", "窗口未开启，不能暂停", "A closed window cannot be paused")
+    elif staff_id is not None:
+        window.staff_id = staff_id
+    window.status = status
+    session.add(
+        AuditEvent(
+            hall_id=hall.id,
+            user_id=actor.user_id,
+            action=f"window.{status}",
+            detail=f"window={window.number}",
+            at=utcnow(),
+        )
+    )
+    _window_event(session, hall, window)
+    return window
+
+
+def set_notice(session: Session, hall_code: str, text: str, *, actor: Actor = NOBODY) -> Hall:
+    """Set the scrolling notice line of the hall screens."""
+    hall = get_hall(session, hall_code)
+    text = (text or "").strip()
+    if len(text) > 500:
+        raise Invalid("notice_too_long", "通知不能超过 500 字", "The notice is limited to 500 characters")
+    hall.notice = text
+    session.add(AuditEvent(hall_id=hall.id, user_id=actor.user_id, action="hall.notice", at=utcnow()))
+    _publish(session, hall, "hall.updated", {"notice": text}, [f"hall:{hall.code}"])
+    return hall

@@ -1,0 +1,24 @@
+"""Audit trail of staff actions that are not ticket changes."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Optional
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column
+
+from hall.models.base import Base, UTCDateTime, utcnow
+
+
+class AuditEvent(Base):
+    """A staff action that is not a ticket change (pause a window, set the notice…)."""
+
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    hall_id: Mapped[Optional[int]] = mapped_column(sa.ForeignKey("halls.id"))
+    user_id: Mapped[Optional[int]] = mapped_column(sa.ForeignKey("users.id"))
+    action: Mapped[str] = mapped_column(sa.String(32))
+    detail: Mapped[str] = mapped_column(sa.String(500), default="")
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -1,0 +1,99 @@
+"""Tickets (取号), their events (the audit trail) and the per-day number counters."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Optional
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from hall.models.base import Base, UTCDateTime, utcnow
+from hall.models.catalog import Matter, Queue
+from hall.models.org import Window
+
+TICKET_STATUSES = ("waiting", "called", "serving", "finished", "no_show")
+ACTIVE_STATUSES = ("called", "serving")
+
+
+class NumberCounter(Base):
+    """The last number handed out per queue and service day; incremented atomically."""
+
+    __tablename__ = "number_counters"
+
+    queue_id: Mapped[int] = mapped_column(sa.ForeignKey("queues.id"), primary_key=True)
+    service_day: Mapped[date] = mapped_column(sa.Date, primary_key=True)
+    last: Mapped[int] = mapped_column(default=0)
+
+
+class Ticket(Base):
+    """A queue ticket: one visit of a resident, from issue to finish."""
+
+    __tablename__ = "tickets"
+    __table_args__ = (
+        # The backstop against duplicate numbers (the counter is the mechanism).
+        sa.UniqueConstraint(
+            "issue_queue_id", "service_day", "number", name="uq_tickets_number"
+        ),
+        sa.CheckConstraint(
+            "status in ('waiting','called','serving','finished','no_show')", name="status"
+        ),
+        # The backstop against one window holding two tickets at once.
+        sa.Index(
+            "uq_tickets_active_window",
+            "window_id",
+            unique=True,
+            sqlite_where=sa.text("status in ('called','serving')"),
+            postgresql_where=sa.text("status in ('called','serving')"),
+        ),
+        sa.Index("ix_tickets_waiting", "hall_id", "service_day", "status", "queue_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token: Mapped[str] = mapped_column(sa.String(32), unique=True)
+    hall_id: Mapped[int] = mapped_column(sa.ForeignKey("halls.id"))
+    # The queue now holding the ticket (a transfer changes it)…
+    queue_id: Mapped[int] = mapped_column(sa.ForeignKey("queues.id"))
+    # …and the queue whose counter issued its number (never changes).
+    issue_queue_id: Mapped[int] = mapped_column(sa.ForeignKey("queues.id"))
+    service_day: Mapped[date] = mapped_column(sa.Date)
+    number: Mapped[int]
+    # The prefix at issue time, so the label survives renaming the queue.
+    label: Mapped[str] = mapped_column(sa.String(16))
+    matter_id: Mapped[Optional[int]] = mapped_column(sa.ForeignKey("matters.id"))
+    priority: Mapped[bool] = mapped_column(default=False)
+    status: Mapped[str] = mapped_column(sa.String(10), default="waiting")
+    # Order within the queue; a transfer keeps it, a returning no-show gets a new one.
+    sort_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    window_id: Mapped[Optional[int]] = mapped_column(sa.ForeignKey("windows.id"))
+    target_window_id: Mapped[Optional[int]] = mapped_column(sa.ForeignKey("windows.id"))
+    staff_id: Mapped[Optional[int]] = mapped_column(sa.ForeignKey("users.id"))
+    issued_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    called_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    last_called_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    started_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    finished_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    call_count: Mapped[int] = mapped_column(default=0)
+    returned: Mapped[bool] = mapped_column(default=False)
+
+    queue: Mapped[Queue] = relationship(foreign_keys=[queue_id])
+    matter: Mapped[Optional[Matter]] = relationship()
+    window: Mapped[Optional[Window]] = relationship(foreign_keys=[window_id])
+    target_window: Mapped[Optional[Window]] = relationship(foreign_keys=[target_window_id])
+
+
+class TicketEvent(Base):
+    """One state change of a ticket: who did what, when, where (the source of statistics)."""
+
+    __tablename__ = "ticket_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(sa.ForeignKey("tickets.id"), index=True)
+    hall_id: Mapped[int] = mapped_column(sa.ForeignKey("halls.id"))
+    action: Mapped[str] = mapped_column(sa.String(16))
+    window_id: Mapped[Optional[int]] = mapped_column(sa.ForeignKey("windows.id"))
+    user_id: Mapped[Optional[int]] = mapped_column(sa.ForeignKey("users.id"))
+    device_id: Mapped[Optional[int]] = mapped_column(sa.ForeignKey("api_tokens.id"))
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    detail: Mapped[str] = mapped_column(sa.String(200), default="")
+
