@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from functools import wraps
 
 import sqlalchemy as sa
-from flask import g, request
+from flask import current_app, g, request
 from flask_login import current_user
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
@@ -42,7 +42,8 @@ def set_password(user: User, password: str) -> None:
     """Hash and set a password; refuses passwords shorter than 8 characters."""
     if len(password) < 8:
         raise Invalid("weak_password", "密码至少 8 位", "The password needs at least 8 characters")
-    user.password_hash = generate_password_hash(password)
+    method = current_app.config.get("HALL_PASSWORD_METHOD", "scrypt")
+    user.password_hash = generate_password_hash(password, method=method)
 
 
 def check_password(user: User, password: str) -> bool:

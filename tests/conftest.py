@@ -1,0 +1,233 @@
+"""Fixtures: the app on a real database (SQLite file, and PostgreSQL when configured),
+clients, tokens, a live server in a thread, and the demo hall."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import tempfile
+import threading
+import uuid
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+os.environ.setdefault("HALL_DATA_DIR", tempfile.mkdtemp(prefix="hall-test-data-"))
+for _var in ("HALL_DATABASE_URL", "HALL_REDIS_URL", "HALL_SECRET_KEY", "HALL_PUBLIC_URL"):
+    os.environ.pop(_var, None)
+
+from hall import create_app  # noqa: E402
+from hall.extensions import db  # noqa: E402
+
+IN_CI = bool(os.environ.get("CI"))
+PG_URL = os.environ.get("HALL_TEST_DATABASE_URL")
+REDIS_URL = os.environ.get("HALL_TEST_REDIS_URL")
+
+
+def need(condition: bool, reason: str) -> None:
+    """Skip with a visible reason when a service is missing, but fail when CI is set."""
+    if condition:
+        return
+    if IN_CI:
+        pytest.fail(f"required in CI: {reason}")
+    pytest.skip(reason)
+
+
+def _upgrade(url: str) -> None:
+    from flask_migrate import upgrade
+
+    app = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": url})
+    with app.app_context():
+        upgrade(directory=app.extensions["migrate"].directory)
+        db.engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory) -> Path:
+    """A SQLite file migrated once to head; each test gets a copy."""
+    path = tmp_path_factory.mktemp("template") / "hall.sqlite3"
+    _upgrade(f"sqlite:///{path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def pg_database():
+    """A fresh PostgreSQL database for this test run, migrated to head, dropped at the end."""
+    need(bool(PG_URL), "PostgreSQL tests need HALL_TEST_DATABASE_URL")
+    url = sa.engine.make_url(PG_URL)
+    name = f"hall_test_{uuid.uuid4().hex[:10]}"
+    admin = sa.create_engine(url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    test_url = url.set(database=name).render_as_string(hide_password=False)
+    try:
+        _upgrade(test_url)
+        yield test_url
+    finally:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.dispose()
+
+
+def _truncate_pg(url: str) -> None:
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        tables = [
+            r[0]
+            for r in conn.exec_driver_sql(
+                "SELECT tablename FROM pg_tables WHERE schemaname='public' "
+                "AND tablename <> 'alembic_version'"
+            )
+        ]
+        conn.exec_driver_sql(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE")
+    engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request, tmp_path, sqlite_template) -> str:
+    """The URL of an empty, migrated database: a SQLite file, then PostgreSQL."""
+    if request.param == "sqlite":
+        path = tmp_path / "hall.sqlite3"
+        shutil.copy(sqlite_template, path)
+        return f"sqlite:///{path}"
+    url = request.getfixturevalue("pg_database")
+    _truncate_pg(url)
+    return url
+
+
+@pytest.fixture
+def sqlite_url(tmp_path, sqlite_template) -> str:
+    """A migrated SQLite file only (for tests that are about SQLite or a browser)."""
+    path = tmp_path / "hall.sqlite3"
+    shutil.copy(sqlite_template, path)
+    return f"sqlite:///{path}"
+
+
+def make_app(url: str, **extra):
+    """An app for tests on the given database."""
+    config = {
+        "TESTING": True,
+        "SQLALCHEMY_DATABASE_URI": url,
+        # a cheap hash keeps fixtures fast; production keeps scrypt
+        "HALL_PASSWORD_METHOD": "pbkdf2:sha256:1000",
+    }
+    config.update(extra)
+    return create_app(config)
+
+
+@pytest.fixture
+def app(database_url):
+    """The application on an empty migrated database (SQLite, then PostgreSQL)."""
+    application = make_app(database_url)
+    yield application
+    with application.app_context():
+        db.session.remove()
+        db.engine.dispose()
+
+
+@pytest.fixture
+def demo(app):
+    """The demo hall loaded; returns the passwords of its accounts."""
+    from hall import demo as demo_data
+
+    with app.app_context():
+        result = demo_data.load(db.session)
+        db.session.commit()
+        return result.passwords
+
+
+@pytest.fixture
+def client(app):
+    """A Flask test client."""
+    return app.test_client()
+
+
+@pytest.fixture
+def session(app):
+    """A database session inside an app context (the caller commits)."""
+    with app.app_context():
+        yield db.session
+        db.session.rollback()
+
+
+def _token(app, **kwargs) -> str:
+    from hall.auth import create_token
+    from hall.models import Hall, User
+
+    with app.app_context():
+        if "username" in kwargs:
+            user = db.session.scalar(sa.select(User).where(User.username == kwargs.pop("username")))
+            kwargs["user"] = user
+        if "hall_code" in kwargs:
+            kwargs["hall"] = db.session.scalar(sa.select(Hall).where(Hall.code == kwargs.pop("hall_code")))
+        value = create_token(db.session, **kwargs)
+        db.session.commit()
+        return value
+
+
+@pytest.fixture
+def staff_token(app, demo) -> str:
+    """A bearer token of demo staff member staff1."""
+    return _token(app, username="staff1")
+
+
+@pytest.fixture
+def kiosk_token(app, demo) -> str:
+    """A bearer token of a kiosk of the demo hall."""
+    return _token(app, device_kind="kiosk", hall_code="demo")
+
+
+def auth(token: str) -> dict:
+    """The Authorization header for a bearer token."""
+    return {"Authorization": f"Bearer {token}"}
+
+
+def open_windows(app, *numbers: int, hall: str = "demo", username: str = "staff1") -> None:
+    """Sign staff in to windows so they can call."""
+    from hall import realtime
+    from hall.domain import tickets
+    from hall.models import User
+
+    with app.app_context():
+        user = db.session.scalar(sa.select(User).where(User.username == username))
+        for number in numbers:
+            tickets.set_window_status(db.session, hall, number, "open", staff_id=user.id)
+        realtime.commit_and_publish(db.session)
+
+
+def free_port() -> int:
+    """An unused TCP port on the loopback interface."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class LiveServer:
+    """The app served by a real threaded HTTP + WebSocket server in this process."""
+
+    def __init__(self, application):
+        from werkzeug.serving import make_server
+
+        self.app = application
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.server = make_server("127.0.0.1", self.port, application, threaded=True)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def start(self) -> LiveServer:
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.thread.join(5)
+
+
+@pytest.fixture
+def live_server(app, demo):
+    """The demo hall served on a real port (threaded werkzeug, WebSocket included)."""
+    server = LiveServer(app).start()
+    yield server
+    server.stop()
