@@ -13,14 +13,14 @@ log = logging.getLogger(__name__)
 
 
 def publish(session: Session) -> list[dict]:
-    """Emit every event the committed transaction queued, to each of its rooms."""
+    """Emit every event the committed transaction queued, once to the union of its rooms
+    (a client in both the hall and the window room receives it once)."""
     events = tickets.take_events(session)
     for event in events:
-        for room in event["rooms"]:
-            try:
-                socketio.emit(event["name"], event["data"], to=room)
-            except Exception:  # a broken message queue must not undo a committed call
-                log.exception("could not publish %s to %s", event["name"], room)
+        try:
+            socketio.emit(event["name"], event["data"], to=event["rooms"])
+        except Exception:  # a broken message queue must not undo a committed call
+            log.exception("could not publish %s to %s", event["name"], event["rooms"])
     return events
 
 

@@ -1,0 +1,67 @@
+/* HallLive: one live connection to a hall over Socket.IO, shared by every page.
+ *
+ * It joins the hall's rooms, keeps the last `seq` it has applied, and asks for the full
+ * board whenever it sees a gap (a lost event), after every reconnect and every few minutes,
+ * so a screen left alone for months shows the truth within seconds of its network coming back.
+ *
+ *   const live = HallLive.connect({
+ *     hall: "demo", window: 3, ticket: "token",      // window and ticket are optional
+ *     onBoard(board) {},                             // full snapshot (on join, gap, resync)
+ *     onEvent(name, data) {},                        // ticket.issued|called|updated, window.updated, hall.updated
+ *     onStatus(state) {},                            // "live" | "offline" | "connecting"
+ *   });
+ */
+(function (global) {
+  "use strict";
+  var EVENTS = ["ticket.issued", "ticket.called", "ticket.updated", "window.updated", "hall.updated"];
+  var RESYNC_MS = 5 * 60 * 1000;
+
+  function connect(options) {
+    var state = { seq: -1, status: "connecting", lastMessageAt: Date.now() };
+    var socket = global.io({
+      transports: ["websocket", "polling"],
+      reconnection: true,
+      reconnectionDelay: 1000,
+      reconnectionDelayMax: 5000,
+      timeout: 8000,
+    });
+    function setStatus(value) {
+      state.status = value;
+      if (options.onStatus) options.onStatus(value);
+    }
+    function join() {
+      var payload = { hall: options.hall };
+      if (options.window != null) payload.window = options.window;
+      if (options.ticket) payload.ticket = options.ticket;
+      socket.emit("join", payload, function (ack) {
+        if (ack && ack.ok === false && options.onError) options.onError(ack);
+      });
+    }
+    function resync() {
+      if (socket.connected) socket.emit("sync", { hall: options.hall });
+    }
+    socket.on("connect", function () { setStatus("live"); join(); });
+    socket.on("disconnect", function () { setStatus("offline"); });
+    socket.io.on("reconnect_attempt", function () { setStatus("connecting"); });
+    socket.on("board", function (board) {
+      state.seq = board.seq;
+      state.lastMessageAt = Date.now();
+      if (options.onBoard) options.onBoard(board);
+    });
+    EVENTS.forEach(function (name) {
+      socket.on(name, function (data) {
+        state.lastMessageAt = Date.now();
+        if (typeof data.seq !== "number") return;
+        if (data.seq <= state.seq) return;            // already in the board we hold
+        var gap = state.seq >= 0 && data.seq > state.seq + 1;
+        state.seq = data.seq;
+        if (options.onEvent) options.onEvent(name, data); // still announce a call we got
+        if (gap) resync();                            // then fetch what we missed
+      });
+    });
+    setInterval(resync, RESYNC_MS);
+    return { socket: socket, state: state, resync: resync };
+  }
+
+  global.HallLive = { connect: connect };
+})(window);
