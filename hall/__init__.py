@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 def create_app(config: dict | None = None) -> Flask:
     """Build the application: the only wiring point of extensions and blueprints."""
     app = Flask(__name__, instance_path=str(settings.data_dir()))
+    app.json.ensure_ascii = False  # Chinese stays readable in JSON
     app.config.update(settings.DEFAULTS)
     app.config.update(settings.from_environment())
     if config:

@@ -74,11 +74,11 @@ def _links(base: str, hall) -> list[tuple[str, str]]:
 
 
 def _serve(app, host: str, port: int) -> None:
-    from hall.extensions import socketio
+    """Serve HTTP and Socket.IO (threading mode) with werkzeug's threaded server."""
+    from werkzeug.serving import run_simple
 
     click.echo(f" * hall serving on http://{host}:{port}/  (Ctrl+C to stop)")
-    socketio.run(app, host=host, port=port, allow_unsafe_werkzeug=True, use_reloader=False,
-                 log_output=False)
+    run_simple(host, port, app, threaded=True, use_reloader=False, use_debugger=False)
 
 
 @main.command()
@@ -245,3 +245,7 @@ def show_config():
             scheme, _, rest = str(value).partition("://")
             value = f"{scheme}://***@{rest.rpartition('@')[2]}"
         click.echo(f"{key}={value}")
+
+
+if __name__ == "__main__":
+    main()

@@ -133,8 +133,9 @@ def issue_ticket():
         db.session, hall.code, queue_prefix=queue, matter_code=matter, priority=priority,
         actor=principal.actor,
     )
+    view = ticket_view(ticket)
     realtime.commit_and_publish(db.session)
-    return jsonify(ticket_view(ticket)), 201
+    return jsonify(view), 201
 
 
 @blueprint.get("/tickets/<int:ticket_id>")
@@ -152,8 +153,9 @@ def call_next(hall_code: str, number: int):
     """Call the next ticket at a window (叫号); {"ticket": null} when nobody waits."""
     principal, hall = _staff_for_hall(hall_code)
     ticket = tickets.call_next(db.session, hall.code, number, actor=principal.actor)
+    view = {"ticket": ticket_view(ticket) if ticket else None}
     realtime.commit_and_publish(db.session)
-    return jsonify({"ticket": ticket_view(ticket) if ticket else None})
+    return jsonify(view)
 
 
 @blueprint.post("/halls/<hall_code>/windows/<int:number>/status")
@@ -166,9 +168,10 @@ def window_status(hall_code: str, number: int):
     window = tickets.set_window_status(
         db.session, hall.code, number, status, staff_id=staff_id, actor=principal.actor
     )
-    realtime.commit_and_publish(db.session)
     current = board.current_tickets(db.session, hall).get(window.id)
-    return jsonify({"window": board.window_dict(window, current)})
+    view = {"window": board.window_dict(window, current)}
+    realtime.commit_and_publish(db.session)
+    return jsonify(view)
 
 
 ACTIONS = {
@@ -189,8 +192,9 @@ def ticket_action(ticket_id: int, action: str):
     ticket = tickets.get_ticket(db.session, ticket_id)
     check_hall(principal, ticket.queue.hall)
     ticket = ACTIONS[action](db.session, ticket_id, window_number=window, actor=principal.actor)
+    view = {"ticket": ticket_view(ticket)}
     realtime.commit_and_publish(db.session)
-    return jsonify({"ticket": ticket_view(ticket)})
+    return jsonify(view)
 
 
 @blueprint.post("/tickets/<int:ticket_id>/transfer")
@@ -198,19 +202,23 @@ def ticket_action(ticket_id: int, action: str):
 def transfer(ticket_id: int):
     """Transfer a ticket to a queue {"to_queue": "B"} or a window {"to_window": 3} (转移)."""
     data = body()
+    to_queue = text_field(data, "to_queue", max_len=4)
+    to_window = int_field(data, "to_window")
+    window = int_field(data, "window")
     principal = current_principal()
     ticket = tickets.get_ticket(db.session, ticket_id)
     check_hall(principal, ticket.queue.hall)
     ticket = tickets.transfer(
         db.session,
         ticket_id,
-        to_queue=text_field(data, "to_queue", max_len=4),
-        to_window=int_field(data, "to_window"),
-        window_number=int_field(data, "window"),
+        to_queue=to_queue,
+        to_window=to_window,
+        window_number=window,
         actor=principal.actor,
     )
+    view = {"ticket": ticket_view(ticket)}
     realtime.commit_and_publish(db.session)
-    return jsonify({"ticket": ticket_view(ticket)})
+    return jsonify(view)
 
 
 @blueprint.post("/tickets/<int:ticket_id>/return")
@@ -226,5 +234,6 @@ def return_ticket(ticket_id: int):
         after=current_app.config["HALL_NO_SHOW_RETURN_AFTER"],
         actor=principal.actor,
     )
+    view = {"ticket": ticket_view(ticket)}
     realtime.commit_and_publish(db.session)
-    return jsonify({"ticket": ticket_view(ticket)})
+    return jsonify(view)

@@ -104,19 +104,17 @@ def window_dict(window: Window, current: Ticket | None) -> dict:
 def waiting_counts(session: Session, hall: Hall, day: date | None = None) -> dict[str, int]:
     """Waiting tickets per queue prefix today (every queue listed, zero included)."""
     day = day or service_day(hall)
-    counts = dict(
-        session.execute(
-            sa.select(Ticket.queue_id, sa.func.count())
-            .where(
-                Ticket.hall_id == hall.id,
-                Ticket.service_day == day,
-                Ticket.status == "waiting",
-            )
-            .group_by(Ticket.queue_id)
-        ).all()
+    waiting = sa.and_(
+        Ticket.queue_id == Queue.id, Ticket.service_day == day, Ticket.status == "waiting"
     )
-    queues = session.scalars(sa.select(Queue).where(Queue.hall_id == hall.id))
-    return {q.prefix: counts.get(q.id, 0) for q in queues}
+    rows = session.execute(
+        sa.select(Queue.prefix, sa.func.count(Ticket.id))
+        .outerjoin(Ticket, waiting)
+        .where(Queue.hall_id == hall.id)
+        .group_by(Queue.prefix)
+        .order_by(Queue.prefix)
+    ).all()
+    return dict(rows)
 
 
 def recent_calls(session: Session, hall: Hall, limit: int = RECENT_CALLS) -> list[dict]:

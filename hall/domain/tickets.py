@@ -78,9 +78,9 @@ def get_queue(session: Session, hall: Hall, prefix: str) -> Queue:
     return queue
 
 
-def get_ticket(session: Session, ticket_id: int) -> Ticket:
-    """The ticket with this id, or NotFound."""
-    ticket = session.get(Ticket, ticket_id)
+def get_ticket(session: Session, ticket_id: int, *, lock: bool = False) -> Ticket:
+    """The ticket with this id (fresh from the database, row-locked when asked), or NotFound."""
+    ticket = session.get(Ticket, ticket_id, populate_existing=True, with_for_update=lock or None)
     if ticket is None:
         raise NotFound("ticket_not_found", "没有这张票", f"No ticket {ticket_id}")
     return ticket
@@ -152,7 +152,8 @@ def _log(session: Session, ticket: Ticket, action: str, actor: Actor, detail: st
 
 def _ticket_event(session: Session, hall: Hall, ticket: Ticket, name: str, **extra) -> dict:
     session.flush()
-    session.refresh(ticket)
+    # relationships follow the ids just set (identity-map lookups, usually no SQL)
+    session.expire(ticket, ["queue", "window", "target_window", "matter"])
     payload = {
         "ticket": board.ticket_dict(ticket),
         "waiting": board.waiting_counts(session, hall, ticket.service_day),
@@ -428,8 +429,7 @@ def call_next(
                 .execution_options(synchronize_session=False)
             ).rowcount
             if claimed == 1:
-                ticket = session.get(Ticket, ticket_id)
-                session.refresh(ticket)
+                ticket = session.get(Ticket, ticket_id, populate_existing=True)
                 _log(session, ticket, "called", actor)
                 _announce(session, hall, ticket, recall=False)
                 return ticket
@@ -455,7 +455,7 @@ def _acting_on(
     session: Session, ticket_id: int, allowed: tuple[str, ...], action: str, window_number
 ) -> tuple[Hall, Ticket]:
     """Load a ticket for an action, refusing it when the state or the window is wrong."""
-    ticket = get_ticket(session, ticket_id)
+    ticket = get_ticket(session, ticket_id, lock=True)
     hall = session.get(Hall, ticket.hall_id)
     if ticket.status not in allowed:
         raise Conflict(

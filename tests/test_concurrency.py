@@ -1,0 +1,139 @@
+"""Peers hand out duplicate numbers and call one ticket at two windows under load. Ours never:
+many threads (and, on PostgreSQL, processes) issue and call at once; every number is unique
+and gap-free per queue, and every ticket is called exactly once."""
+
+from __future__ import annotations
+
+import multiprocessing
+import threading
+import time
+from collections import Counter
+
+import pytest
+import sqlalchemy as sa
+
+from hall.domain import tickets
+from hall.extensions import db
+from hall.models import Queue, Ticket, TicketEvent
+from tests.conftest import make_app, open_windows
+
+ISSUERS = 8
+TICKETS = 2000
+WINDOWS = [1, 2, 3, 4, 5, 6]
+QUEUES = "ABCDEF"  # every one is served by at least one of windows 1–6
+
+
+def _issue_many(app, count: int, offset: int, errors: list) -> None:
+    with app.app_context():
+        for i in range(count):
+            try:
+                tickets.issue(db.session, "demo", queue_prefix=QUEUES[(offset + i) % len(QUEUES)])
+                db.session.commit()
+            except Exception as err:  # collected and asserted on: a failure must not hide
+                db.session.rollback()
+                errors.append(repr(err))
+            tickets.take_events(db.session)
+
+
+def _call_until_done(app, window: int, issuing_done, errors: list) -> None:
+    with app.app_context():
+        idle_after_done = 0
+        while idle_after_done < 3:
+            try:
+                ticket = tickets.call_next(db.session, "demo", window)
+                db.session.commit()
+                if ticket is not None:
+                    tickets.finish(db.session, ticket.id, window_number=window)
+                    db.session.commit()
+            except Exception as err:
+                db.session.rollback()
+                errors.append(repr(err))
+                ticket = None
+            tickets.take_events(db.session)
+            if ticket is None:
+                if issuing_done():
+                    idle_after_done += 1
+                time.sleep(0.002)
+
+
+def _check(app, expected: int) -> None:
+    with app.app_context():
+        rows = db.session.execute(
+            sa.select(Queue.prefix, Ticket.number, Ticket.status).join(
+                Queue, Queue.id == Ticket.issue_queue_id
+            )
+        ).all()
+        assert len(rows) == expected
+        by_queue: dict[str, list[int]] = {}
+        for prefix, number, _status in rows:
+            by_queue.setdefault(prefix, []).append(number)
+        for prefix, numbers in by_queue.items():
+            assert sorted(numbers) == list(range(1, len(numbers) + 1)), f"gap or duplicate in {prefix}"
+        assert {status for *_, status in rows} == {"finished"}
+        calls = Counter(
+            db.session.scalars(sa.select(TicketEvent.ticket_id).where(TicketEvent.action == "called"))
+        )
+        assert len(calls) == expected and set(calls.values()) == {1}, "a ticket was called twice"
+
+
+@pytest.mark.slow
+def test_eight_issuers_and_six_windows_never_duplicate_or_double_call(app, demo):
+    open_windows(app, *WINDOWS)
+    errors: list[str] = []
+    issuers = [
+        threading.Thread(target=_issue_many, args=(app, TICKETS // ISSUERS, n, errors))
+        for n in range(ISSUERS)
+    ]
+    done = lambda: not any(t.is_alive() for t in issuers)  # noqa: E731
+    callers = [
+        threading.Thread(target=_call_until_done, args=(app, w, done, errors)) for w in WINDOWS
+    ]
+    for thread in issuers + callers:
+        thread.start()
+    for thread in issuers + callers:
+        thread.join(600)
+    assert not errors, errors[:5]
+    _check(app, TICKETS)
+
+
+def _process_worker(url: str, role: str, arg: int, count: int, queue) -> None:
+    """Runs in a separate process: issue `count` tickets, or call at window `arg`."""
+    app = make_app(url)
+    errors: list[str] = []
+    if role == "issue":
+        _issue_many(app, count, arg, errors)
+    else:
+        deadline = time.monotonic() + 300
+        _call_until_done(app, arg, lambda: time.monotonic() > deadline or _all_issued(app, count), errors)
+    queue.put(errors)
+
+
+def _all_issued(app, total: int) -> bool:
+    with app.app_context():
+        issued = db.session.scalar(sa.select(sa.func.count()).select_from(Ticket))
+        db.session.rollback()
+        return issued >= total
+
+
+@pytest.mark.slow
+def test_processes_on_postgresql_never_duplicate_or_double_call(app, demo, request):
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        pytest.skip("processes share one database only on PostgreSQL (SQLite is one process)")
+    url = app.config["SQLALCHEMY_DATABASE_URI"]
+    open_windows(app, *WINDOWS)
+    total = 600
+    ctx = multiprocessing.get_context("spawn")
+    results = ctx.Queue()
+    procs = [ctx.Process(target=_process_worker, args=(url, "issue", n, total // 3, results)) for n in range(3)]
+    procs += [ctx.Process(target=_process_worker, args=(url, "call", w, total, results)) for w in (1, 2, 5)]
+    procs += [ctx.Process(target=_process_worker, args=(url, "call", w, total, results)) for w in (3, 4, 6)]
+    for proc in procs:
+        proc.start()
+    errors = []
+    for _ in procs:
+        errors += results.get(timeout=600)
+    for proc in procs:
+        proc.join(60)
+        assert proc.exitcode == 0
+    assert not errors, errors[:5]
+    _check(app, total)
