@@ -47,7 +47,12 @@ def create_app(config: dict | None = None) -> Flask:
     )
     login_manager.init_app(app)
     login_manager.login_view = "counter.login"
-    babel.init_app(app, locale_selector=_locale, default_translation_directories="translations")
+    babel.init_app(
+        app,
+        locale_selector=_locale,
+        default_translation_directories=str(PACKAGE_DIR / "translations"),
+    )
+    app.after_request(_remember_locale)
     csrf.init_app(app)
 
     from display import blueprint as display_bp
@@ -120,6 +125,14 @@ def _locale() -> str:
     """Chinese first; English when asked for with ?lang=en (remembered in a cookie)."""
     wanted = request.args.get("lang") or request.cookies.get("lang")
     return wanted if wanted in LOCALES else "zh_CN"
+
+
+def _remember_locale(response):
+    """Keep the language chosen with ?lang= for the next pages (cookie, one year)."""
+    wanted = request.args.get("lang")
+    if wanted in LOCALES and request.cookies.get("lang") != wanted:
+        response.set_cookie("lang", wanted, max_age=365 * 86400, samesite="Lax")
+    return response
 
 
 def wants_json() -> bool:
