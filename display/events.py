@@ -33,7 +33,11 @@ def register(socketio: SocketIO) -> None:
         join_room(f"hall:{code}")
         window = data.get("window")
         if window is not None:
-            if isinstance(window, bool) or not isinstance(window, int | str) or not str(window).isdigit():
+            if (
+                isinstance(window, bool)
+                or not isinstance(window, int | str)
+                or not str(window).isdigit()
+            ):
                 return {"ok": False, "error": "bad_window", "message": "窗口号应为数字"}
             join_room(f"window:{code}:{int(window)}")
         token = data.get("ticket")

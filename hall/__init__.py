@@ -7,7 +7,7 @@ import os
 import secrets
 from pathlib import Path
 
-from flask import Flask, jsonify, render_template, request
+from flask import Flask, has_request_context, jsonify, render_template, request
 from sqlalchemy import event
 from werkzeug.exceptions import HTTPException
 
@@ -102,7 +102,7 @@ def _sqlite_folder(app: Flask) -> None:
 
 
 def _tune_engine(engine) -> None:
-    """SQLite: WAL, a busy timeout and write transactions begun IMMEDIATE (no upgrade races)."""
+    """SQLite: WAL, a busy timeout, and transactions that may write begun IMMEDIATE."""
     if engine.dialect.name != "sqlite":
         return
 
@@ -118,7 +118,11 @@ def _tune_engine(engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection):
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # Reads of GET requests (pages, boards) begin deferred: under WAL they never wait for
+        # nor block a writer. Everything else may write and takes the write lock up front, so
+        # a read-then-write transaction can never fail on a lock upgrade.
+        reading = has_request_context() and request.method in ("GET", "HEAD", "OPTIONS")
+        connection.exec_driver_sql("BEGIN" if reading else "BEGIN IMMEDIATE")
 
 
 def _locale() -> str:
@@ -140,7 +144,10 @@ def wants_json() -> bool:
     if request.path.startswith("/api/"):
         return True
     best = request.accept_mimetypes.best_match(["application/json", "text/html"])
-    return best == "application/json" and request.accept_mimetypes[best] > request.accept_mimetypes["text/html"]
+    return (
+        best == "application/json"
+        and request.accept_mimetypes[best] > request.accept_mimetypes["text/html"]
+    )
 
 
 def error_body(code: str, zh: str, en: str, **detail) -> dict:
@@ -160,9 +167,7 @@ def _error_handlers(app: Flask) -> None:
         realtime.discard(db.session)
         if wants_json():
             return jsonify(error_body(err.code, err.zh, err.en, **err.detail)), err.status
-        return render_template(
-            "error.html", status=err.status, zh=err.zh, en=err.en
-        ), err.status
+        return render_template("error.html", status=err.status, zh=err.zh, en=err.en), err.status
 
     @app.errorhandler(HTTPException)
     def _http_error(err: HTTPException):

@@ -144,7 +144,11 @@ def current_principal() -> Principal | None:
     if header:
         scheme, _, value = header.partition(" ")
         if scheme.lower() != "bearer" or not value.strip():
-            raise Unauthorized("bad_auth_header", "认证头格式应为 Bearer <token>", "Use Authorization: Bearer <token>")
+            raise Unauthorized(
+                "bad_auth_header",
+                "认证头格式应为 Bearer <token>",
+                "Use Authorization: Bearer <token>",
+            )
         row = db.session.scalar(
             sa.select(ApiToken).where(ApiToken.token_hash == hash_token(value.strip()))
         )
@@ -165,7 +169,9 @@ def require(*roles: str):
         def wrapped(*args, **kwargs):
             principal = current_principal()
             if principal is None:
-                raise Unauthorized("login_required", "请先登录或提供令牌", "Sign in or give a token")
+                raise Unauthorized(
+                    "login_required", "请先登录或提供令牌", "Sign in or give a token"
+                )
             if roles and principal.role not in roles:
                 raise Forbidden("forbidden", "没有权限执行此操作", "Not allowed for your role")
             return view(*args, **kwargs)

@@ -18,8 +18,13 @@ def _make_app():
     return create_app()
 
 
-@click.group(cls=FlaskGroup, create_app=_make_app, add_default_commands=False,
-             add_version_option=False, load_dotenv=False)
+@click.group(
+    cls=FlaskGroup,
+    create_app=_make_app,
+    add_default_commands=False,
+    add_version_option=False,
+    load_dotenv=False,
+)
 @click.version_option(package_name="hall")
 def main():
     """hall — counter system of a government service hall (政务服务中心排队叫号).
@@ -65,7 +70,10 @@ def _links(base: str, hall) -> list[tuple[str, str]]:
         ("综合屏 / hall screen", f"{base}/display/{hall.code}"),
     ]
     links += [
-        (f"{w.number} 号窗口屏 / window {w.number} screen", f"{base}/display/{hall.code}/window/{w.number}")
+        (
+            f"{w.number} 号窗口屏 / window {w.number} screen",
+            f"{base}/display/{hall.code}/window/{w.number}",
+        )
         for w in hall.windows
     ]
     links.append(("管理 / manage", f"{base}/manage/"))
@@ -84,7 +92,9 @@ def _serve(app, host: str, port: int) -> None:
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=5000, show_default=True, type=int, help="Port to listen on.")
-@click.option("--no-serve", is_flag=True, help="Only load the demo data into the configured database.")
+@click.option(
+    "--no-serve", is_flag=True, help="Only load the demo data into the configured database."
+)
 def demo(host: str, port: int, no_serve: bool):
     """Create (or reuse) the demo hall `demo` and serve it (演示大厅)."""
     from hall import demo as demo_data
@@ -97,7 +107,9 @@ def demo(host: str, port: int, no_serve: bool):
         result = demo_data.load(db.session)
         db.session.commit()
         hall = result.hall
-        click.echo(("已创建" if result.created else "已存在") + f"演示大厅 {hall.name} ({hall.code})")
+        click.echo(
+            ("已创建" if result.created else "已存在") + f"演示大厅 {hall.name} ({hall.code})"
+        )
         if result.passwords:
             click.echo("\n工作人员账号（密码只显示这一次）/ staff accounts (passwords shown once):")
             for username, password in result.passwords.items():
@@ -120,9 +132,9 @@ def serve(host: str, port: int):
     app = create_app()
     if not os.environ.get("HALL_SECRET_KEY") and not app.config.get("HALL_DEMO"):
         raise click.ClickException(
-                "HALL_SECRET_KEY is not set (未设置 HALL_SECRET_KEY). Generate one with: "
-                "python -c 'import secrets; print(secrets.token_hex(32))'"
-            )
+            "HALL_SECRET_KEY is not set (未设置 HALL_SECRET_KEY). Generate one with: "
+            "python -c 'import secrets; print(secrets.token_hex(32))'"
+        )
     if not _at_head(app):
         raise click.ClickException(
             "The database is not up to date: run `hall db upgrade` first (数据库需要升级)."
@@ -146,7 +158,9 @@ def _read_password(prompt: bool = True) -> str:
 
 @user.command("add")
 @click.argument("username")
-@click.option("--role", type=click.Choice(["admin", "manager", "staff"]), default="staff", show_default=True)
+@click.option(
+    "--role", type=click.Choice(["admin", "manager", "staff"]), default="staff", show_default=True
+)
 @click.option("--hall", "hall_code", help="Hall the account belongs to (code).")
 @click.option("--display-name", help="Name shown on window screens.")
 @click.option("--job-number", default="", help="Job number (工号).")
@@ -159,8 +173,15 @@ def user_add(username, role, hall_code, display_name, job_number):
 
     try:
         hall = get_hall(db.session, hall_code) if hall_code else None
-        add_user(db.session, username, _read_password(), role=role, display_name=display_name,
-                 job_number=job_number, hall=hall)
+        add_user(
+            db.session,
+            username,
+            _read_password(),
+            role=role,
+            display_name=display_name,
+            job_number=job_number,
+            hall=hall,
+        )
     except DomainError as err:
         _fail(err)
     db.session.commit()

@@ -93,7 +93,9 @@ class DemoResult:
     passwords: dict[str, str] = field(default_factory=dict)
 
 
-def load(session: Session, hall_code: str = HALL_CODE, name: str = "示范区政务服务中心") -> DemoResult:
+def load(
+    session: Session, hall_code: str = HALL_CODE, name: str = "示范区政务服务中心"
+) -> DemoResult:
     """Create the demo hall, or reuse it when it exists; new accounts get random passwords."""
     hall = session.scalar(sa.select(Hall).where(Hall.code == hall_code))
     result = DemoResult(hall=hall, created=hall is None)
@@ -112,7 +114,9 @@ def load(session: Session, hall_code: str = HALL_CODE, name: str = "示范区政
     for code, dname, functions in DEPARTMENTS:
         dept = session.scalar(sa.select(Department).where(Department.code == code))
         if dept is None:
-            dept = Department(code=code, name=dname, functions=functions, sort_order=len(departments))
+            dept = Department(
+                code=code, name=dname, functions=functions, sort_order=len(departments)
+            )
             session.add(dept)
         departments[code] = dept
     session.flush()

@@ -161,7 +161,9 @@ def _token(app, **kwargs) -> str:
             user = db.session.scalar(sa.select(User).where(User.username == kwargs.pop("username")))
             kwargs["user"] = user
         if "hall_code" in kwargs:
-            kwargs["hall"] = db.session.scalar(sa.select(Hall).where(Hall.code == kwargs.pop("hall_code")))
+            kwargs["hall"] = db.session.scalar(
+                sa.select(Hall).where(Hall.code == kwargs.pop("hall_code"))
+            )
         value = create_token(db.session, **kwargs)
         db.session.commit()
         return value
@@ -231,3 +233,39 @@ def live_server(app, demo):
     server = LiveServer(app).start()
     yield server
     server.stop()
+
+
+CHROMIUM = "/usr/bin/chromium"
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's Chromium driven by Playwright (never a downloaded browser)."""
+    need(Path(CHROMIUM).exists(), f"browser tests need Debian's chromium at {CHROMIUM}")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            args=[
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--no-first-run",
+                "--autoplay-policy=no-user-gesture-required",
+            ],
+        )
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def browser_context(browser):
+    """A fresh browser profile (cookies, storage) for one test, Chinese locale."""
+    context = browser.new_context(locale="zh-CN", timezone_id="Asia/Shanghai")
+    context.set_default_timeout(10_000)
+    yield context
+    context.close()

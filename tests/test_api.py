@@ -33,7 +33,10 @@ def test_kiosk_token_issues_a_ticket_with_position_estimate_and_links(client, ki
 def test_issue_by_matter_and_priority(client, kiosk_token):
     plain = post(client, "/api/v1/tickets", kiosk_token, {"hall": "demo", "matter": "BD-001"})
     green = post(
-        client, "/api/v1/tickets", kiosk_token, {"hall": "demo", "matter": "BD-001", "priority": True}
+        client,
+        "/api/v1/tickets",
+        kiosk_token,
+        {"hall": "demo", "matter": "BD-001", "priority": True},
     )
     assert plain.json["number"] == "D001" and plain.json["matter"] == "BD-001"
     assert green.json["priority"] is True and green.json["waiting_ahead"] == 0
@@ -46,9 +49,17 @@ def test_the_whole_call_cycle_through_the_api(app, client, staff_token, kiosk_to
     assert called.status_code == 200
     assert called.json["ticket"]["id"] == ticket["id"] and called.json["ticket"]["window"] == 3
     base = f"/api/v1/tickets/{ticket['id']}"
-    assert post(client, f"{base}/recall", staff_token, {"window": 3}).json["ticket"]["call_count"] == 2
-    assert post(client, f"{base}/start", staff_token, {"window": 3}).json["ticket"]["status"] == "serving"
-    assert post(client, f"{base}/finish", staff_token, {"window": 3}).json["ticket"]["status"] == "finished"
+    assert (
+        post(client, f"{base}/recall", staff_token, {"window": 3}).json["ticket"]["call_count"] == 2
+    )
+    assert (
+        post(client, f"{base}/start", staff_token, {"window": 3}).json["ticket"]["status"]
+        == "serving"
+    )
+    assert (
+        post(client, f"{base}/finish", staff_token, {"window": 3}).json["ticket"]["status"]
+        == "finished"
+    )
     empty = post(client, "/api/v1/halls/demo/windows/3/call-next", staff_token)
     assert empty.status_code == 200 and empty.json == {"ticket": None}
 
@@ -95,10 +106,14 @@ BAD_ISSUES = [
 
 
 @pytest.mark.parametrize(("payload", "status", "code"), BAD_ISSUES)
-def test_bad_issue_requests_are_refused_and_issue_nothing(app, client, kiosk_token, payload, status, code):
+def test_bad_issue_requests_are_refused_and_issue_nothing(
+    app, client, kiosk_token, payload, status, code
+):
     response = post(client, "/api/v1/tickets", kiosk_token, payload)
     assert response.status_code == status
-    assert response.json["error"] == code and response.json["message"] and response.json["message_en"]
+    assert (
+        response.json["error"] == code and response.json["message"] and response.json["message_en"]
+    )
     assert count_tickets(app) == 0
 
 
@@ -108,7 +123,9 @@ def test_bad_issue_requests_are_refused_and_issue_nothing(app, client, kiosk_tok
 )
 def test_malformed_bodies_get_400_json(app, client, kiosk_token, raw):
     response = client.post(
-        "/api/v1/tickets", data=raw, headers={**auth(kiosk_token), "Content-Type": "application/json"}
+        "/api/v1/tickets",
+        data=raw,
+        headers={**auth(kiosk_token), "Content-Type": "application/json"},
     )
     assert response.status_code == 400 and response.json["error"] == "bad_json"
     assert count_tickets(app) == 0

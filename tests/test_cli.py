@@ -39,8 +39,20 @@ def test_demo_no_serve_loads_the_demo_once_and_prints_passwords_once(app, run):
 
 
 def test_user_add_reads_the_password_from_stdin_and_hashes_it(app, run, demo):
-    result = run("user", "add", "clerk", "--role", "staff", "--hall", "demo",
-                 "--display-name", "孙丽", "--job-number", "2001", input="s3cret-pass\n")
+    result = run(
+        "user",
+        "add",
+        "clerk",
+        "--role",
+        "staff",
+        "--hall",
+        "demo",
+        "--display-name",
+        "孙丽",
+        "--job-number",
+        "2001",
+        input="s3cret-pass\n",
+    )
     assert result.exit_code == 0, result.output
     with app.app_context():
         user = db.session.scalar(sa.select(User).where(User.username == "clerk"))
@@ -61,7 +73,9 @@ def test_token_and_device_print_only_the_token(app, run, demo):
     for value in (token, device):
         assert value.startswith("hall_") and "\n" not in value
     with app.app_context():
-        row = db.session.scalar(sa.select(ApiToken).where(ApiToken.token_hash == hash_token(device)))
+        row = db.session.scalar(
+            sa.select(ApiToken).where(ApiToken.token_hash == hash_token(device))
+        )
         assert row.device_kind == "kiosk" and row.hall.code == "demo"
     assert run("token", "create", "nobody").exit_code != 0
 
@@ -78,6 +92,9 @@ def test_serve_refuses_to_start_without_a_secret_key(tmp_path):
     env = {"HALL_DATA_DIR": str(tmp_path), "PATH": "/usr/bin:/bin"}
     result = subprocess.run(
         [sys.executable, "-m", "hall.cli", "serve", "--port", "1"],
-        capture_output=True, text=True, env=env, timeout=60,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
     )
     assert result.returncode != 0 and "HALL_SECRET_KEY" in result.stderr

@@ -68,10 +68,14 @@ def _check(app, expected: int) -> None:
         for prefix, number, _status in rows:
             by_queue.setdefault(prefix, []).append(number)
         for prefix, numbers in by_queue.items():
-            assert sorted(numbers) == list(range(1, len(numbers) + 1)), f"gap or duplicate in {prefix}"
+            assert sorted(numbers) == list(range(1, len(numbers) + 1)), (
+                f"gap or duplicate in {prefix}"
+            )
         assert {status for *_, status in rows} == {"finished"}
         calls = Counter(
-            db.session.scalars(sa.select(TicketEvent.ticket_id).where(TicketEvent.action == "called"))
+            db.session.scalars(
+                sa.select(TicketEvent.ticket_id).where(TicketEvent.action == "called")
+            )
         )
         assert len(calls) == expected and set(calls.values()) == {1}, "a ticket was called twice"
 
@@ -104,7 +108,9 @@ def _process_worker(url: str, role: str, arg: int, count: int, queue) -> None:
         _issue_many(app, count, arg, errors)
     else:
         deadline = time.monotonic() + 300
-        _call_until_done(app, arg, lambda: time.monotonic() > deadline or _all_issued(app, count), errors)
+        _call_until_done(
+            app, arg, lambda: time.monotonic() > deadline or _all_issued(app, count), errors
+        )
     queue.put(errors)
 
 
@@ -124,9 +130,18 @@ def test_processes_on_postgresql_never_duplicate_or_double_call(app, demo, reque
     total = 600
     ctx = multiprocessing.get_context("spawn")
     results = ctx.Queue()
-    procs = [ctx.Process(target=_process_worker, args=(url, "issue", n, total // 3, results)) for n in range(3)]
-    procs += [ctx.Process(target=_process_worker, args=(url, "call", w, total, results)) for w in (1, 2, 5)]
-    procs += [ctx.Process(target=_process_worker, args=(url, "call", w, total, results)) for w in (3, 4, 6)]
+    procs = [
+        ctx.Process(target=_process_worker, args=(url, "issue", n, total // 3, results))
+        for n in range(3)
+    ]
+    procs += [
+        ctx.Process(target=_process_worker, args=(url, "call", w, total, results))
+        for w in (1, 2, 5)
+    ]
+    procs += [
+        ctx.Process(target=_process_worker, args=(url, "call", w, total, results))
+        for w in (3, 4, 6)
+    ]
     for proc in procs:
         proc.start()
     errors = []

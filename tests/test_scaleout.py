@@ -61,7 +61,10 @@ def test_a_call_through_one_process_reaches_a_screen_on_another(app, demo, tmp_p
         wait_for(inbox, "board")
         headers = {"Authorization": f"Bearer {kiosk}"}
         made = requests.post(
-            f"{first_url}/api/v1/tickets", json={"hall": "demo", "queue": "C"}, headers=headers, timeout=10
+            f"{first_url}/api/v1/tickets",
+            json={"hall": "demo", "queue": "C"},
+            headers=headers,
+            timeout=10,
         )
         assert made.status_code == 201
         issued, _ = wait_for(inbox, "ticket.issued")

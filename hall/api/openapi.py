@@ -39,7 +39,10 @@ def _ticket_response(description: str, code: str = "200") -> dict:
 WINDOW_ARG = {
     "type": "object",
     "properties": {
-        "window": {"type": "integer", "description": "the acting window; refused if not the ticket's"}
+        "window": {
+            "type": "integer",
+            "description": "the acting window; refused if not the ticket's",
+        }
     },
 }
 
@@ -112,7 +115,10 @@ def document() -> dict:
                                     "required": ["hall"],
                                     "properties": {
                                         "hall": {"type": "string"},
-                                        "queue": {"type": "string", "description": "prefix, e.g. A"},
+                                        "queue": {
+                                            "type": "string",
+                                            "description": "prefix, e.g. A",
+                                        },
                                         "matter": {"type": "string", "description": "matter code"},
                                         "priority": {"type": "boolean", "description": "绿色通道"},
                                     },
@@ -205,14 +211,24 @@ def document() -> dict:
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
             "parameters": {
-                "Hall": {"name": "hall", "in": "path", "required": True, "schema": {"type": "string"}},
+                "Hall": {
+                    "name": "hall",
+                    "in": "path",
+                    "required": True,
+                    "schema": {"type": "string"},
+                },
                 "WindowNumber": {
                     "name": "number",
                     "in": "path",
                     "required": True,
                     "schema": {"type": "integer"},
                 },
-                "TicketId": {"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}},
+                "TicketId": {
+                    "name": "id",
+                    "in": "path",
+                    "required": True,
+                    "schema": {"type": "integer"},
+                },
             },
             "schemas": {
                 "Error": {

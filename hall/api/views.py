@@ -50,7 +50,12 @@ def text_field(data: dict, name: str, *, required: bool = False, max_len: int = 
             raise Invalid("missing_field", f"缺少字段 {name}", f"Missing field {name}", field=name)
         return None
     if not isinstance(value, str) or len(value) > max_len:
-        raise Invalid("bad_field", f"字段 {name} 应为字符串", f"Field {name} must be a short string", field=name)
+        raise Invalid(
+            "bad_field",
+            f"字段 {name} 应为字符串",
+            f"Field {name} must be a short string",
+            field=name,
+        )
     return value.strip()
 
 
@@ -68,7 +73,12 @@ def int_field(data: dict, name: str, *, required: bool = False) -> int | None:
     except (TypeError, ValueError):
         number = None
     if number is None or not 0 < number < 100000:
-        raise Invalid("bad_field", f"字段 {name} 应为正整数", f"Field {name} must be a positive integer", field=name)
+        raise Invalid(
+            "bad_field",
+            f"字段 {name} 应为正整数",
+            f"Field {name} must be a positive integer",
+            field=name,
+        )
     return number
 
 
@@ -103,7 +113,9 @@ def halls():
     from hall.models import Hall
 
     rows = db.session.scalars(db.select(Hall).order_by(Hall.code))
-    return jsonify({"halls": [{"code": h.code, "name": h.name, "timezone": h.timezone} for h in rows]})
+    return jsonify(
+        {"halls": [{"code": h.code, "name": h.name, "timezone": h.timezone} for h in rows]}
+    )
 
 
 @blueprint.get("/halls/<hall_code>/board")
@@ -123,14 +135,25 @@ def issue_ticket():
     matter = text_field(data, "matter")
     priority = data.get("priority", False)
     if not isinstance(priority, bool):
-        raise Invalid("bad_field", "priority 应为 true 或 false", "priority must be true or false", field="priority")
+        raise Invalid(
+            "bad_field",
+            "priority 应为 true 或 false",
+            "priority must be true or false",
+            field="priority",
+        )
     if queue and matter:
-        raise Invalid("queue_or_matter", "queue 与 matter 只能给一个", "Give queue or matter, not both")
+        raise Invalid(
+            "queue_or_matter", "queue 与 matter 只能给一个", "Give queue or matter, not both"
+        )
     principal = current_principal()
     hall = tickets.get_hall(db.session, hall_code)
     check_hall(principal, hall)
     ticket = tickets.issue(
-        db.session, hall.code, queue_prefix=queue, matter_code=matter, priority=priority,
+        db.session,
+        hall.code,
+        queue_prefix=queue,
+        matter_code=matter,
+        priority=priority,
         actor=principal.actor,
     )
     view = ticket_view(ticket)

@@ -82,9 +82,7 @@ def window_dict(window: Window, current: Ticket | None) -> dict:
         "status": window.status,
         "queues": [q.prefix for q in window.queues],
         "staff": (
-            {"display_name": staff.display_name, "job_number": staff.job_number}
-            if staff
-            else None
+            {"display_name": staff.display_name, "job_number": staff.job_number} if staff else None
         ),
         "current": (
             {
@@ -133,7 +131,14 @@ def recent_calls(session: Session, hall: Hall, limit: int = RECENT_CALLS) -> lis
         .limit(limit)
     ).all()
     return [
-        {"number": label, "window": number, "window_name": name, "at": iso(at)}
+        {
+            "number": label,
+            "window": number,
+            "window_name": name,
+            "at": iso(at),
+            "speech": speech_text(label, number),
+            "utterance": utterance(label, number),
+        }
         for at, label, number, name in rows
     ]
 

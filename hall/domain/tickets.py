@@ -464,13 +464,17 @@ def _acting_on(
             f"{ticket.label} is {ticket.status.replace('_', '-')}; cannot {action} it",
             status=ticket.status,
         )
-    if window_number is not None and ticket.window is not None:
-        if ticket.window.number != int(window_number):
-            raise Conflict(
-                "other_window",
-                f"{ticket.label} 属于 {ticket.window.number} 号窗口，不是 {window_number} 号窗口",
-                f"{ticket.label} belongs to window {ticket.window.number}, not {window_number}",
-            )
+    acting_elsewhere = (
+        window_number is not None
+        and ticket.window is not None
+        and ticket.window.number != int(window_number)
+    )
+    if acting_elsewhere:
+        raise Conflict(
+            "other_window",
+            f"{ticket.label} 属于 {ticket.window.number} 号窗口，不是 {window_number} 号窗口",
+            f"{ticket.label} belongs to window {ticket.window.number}, not {window_number}",
+        )
     return hall, ticket
 
 
@@ -583,7 +587,9 @@ def transfer(
     hall, ticket = _acting_on(session, ticket_id, ("called", "serving"), "transfer", window_number)
     if (to_queue is None) == (to_window is None):
         raise Invalid(
-            "transfer_target", "请指定转移到的队列或窗口（二选一）", "Give either a queue or a window"
+            "transfer_target",
+            "请指定转移到的队列或窗口（二选一）",
+            "Give either a queue or a window",
         )
     if to_window is not None:
         target = get_window(session, hall, int(to_window))
@@ -625,7 +631,9 @@ def set_window_status(
 ) -> Window:
     """Open (sign in), pause (暂停服务), resume or close (sign off) a window."""
     if status not in ("open", "paused", "closed"):
-        raise Invalid("bad_status", "窗口状态只能是 open、paused 或 closed", "Unknown window status")
+        raise Invalid(
+            "bad_status", "窗口状态只能是 open、paused 或 closed", "Unknown window status"
+        )
     hall = get_hall(session, hall_code)
     window = _lock_window(session, hall, window_number)
     if status == "closed":
@@ -660,8 +668,12 @@ def set_notice(session: Session, hall_code: str, text: str, *, actor: Actor = NO
     hall = get_hall(session, hall_code)
     text = (text or "").strip()
     if len(text) > 500:
-        raise Invalid("notice_too_long", "通知不能超过 500 字", "The notice is limited to 500 characters")
+        raise Invalid(
+            "notice_too_long", "通知不能超过 500 字", "The notice is limited to 500 characters"
+        )
     hall.notice = text
-    session.add(AuditEvent(hall_id=hall.id, user_id=actor.user_id, action="hall.notice", at=utcnow()))
+    session.add(
+        AuditEvent(hall_id=hall.id, user_id=actor.user_id, action="hall.notice", at=utcnow())
+    )
     _publish(session, hall, "hall.updated", {"notice": text}, [f"hall:{hall.code}"])
     return hall

@@ -1,9 +1,9 @@
 """Typed SQLAlchemy 2 models, one module per aggregate."""
 
+from hall.models.audit import AuditEvent
 from hall.models.base import Base, UTCDateTime, utcnow
 from hall.models.catalog import MATTER_KINDS, Matter, Queue
 from hall.models.org import ApiToken, Department, Hall, User, Window, WindowQueue
-from hall.models.audit import AuditEvent
 from hall.models.tickets import NumberCounter, Ticket, TicketEvent
 
 __all__ = [

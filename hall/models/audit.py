@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Optional
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
@@ -17,8 +16,8 @@ class AuditEvent(Base):
     __tablename__ = "audit_events"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    hall_id: Mapped[Optional[int]] = mapped_column(sa.ForeignKey("halls.id"))
-    user_id: Mapped[Optional[int]] = mapped_column(sa.ForeignKey("users.id"))
+    hall_id: Mapped[int | None] = mapped_column(sa.ForeignKey("halls.id"))
+    user_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
     action: Mapped[str] = mapped_column(sa.String(32))
     detail: Mapped[str] = mapped_column(sa.String(500), default="")
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Optional
-
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -28,10 +26,10 @@ class Queue(Base):
     hall_id: Mapped[int] = mapped_column(sa.ForeignKey("halls.id"), index=True)
     prefix: Mapped[str] = mapped_column(sa.String(4))
     name: Mapped[str] = mapped_column(sa.String(100))
-    department_id: Mapped[Optional[int]] = mapped_column(sa.ForeignKey("departments.id"))
+    department_id: Mapped[int | None] = mapped_column(sa.ForeignKey("departments.id"))
 
     hall: Mapped[Hall] = relationship(back_populates="queues")
-    department: Mapped[Optional[Department]] = relationship()
+    department: Mapped[Department | None] = relationship()
 
 
 class Matter(Base):
@@ -46,13 +44,13 @@ class Matter(Base):
     code: Mapped[str] = mapped_column(sa.String(64), unique=True)
     name: Mapped[str] = mapped_column(sa.String(200))
     department_id: Mapped[int] = mapped_column(sa.ForeignKey("departments.id"), index=True)
-    queue_id: Mapped[Optional[int]] = mapped_column(sa.ForeignKey("queues.id"))
+    queue_id: Mapped[int | None] = mapped_column(sa.ForeignKey("queues.id"))
     kind: Mapped[str] = mapped_column(sa.String(10), default="immediate")
     promised_days: Mapped[int] = mapped_column(default=0)
     sort_order: Mapped[int] = mapped_column(default=0)
 
     department: Mapped[Department] = relationship()
-    queue: Mapped[Optional[Queue]] = relationship()
+    queue: Mapped[Queue | None] = relationship()
 
     @property
     def kind_label(self) -> str:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 from flask_login import UserMixin
@@ -32,9 +32,7 @@ class Hall(Base):
     # Monotonic counter of published events; screens use it to detect a gap.
     seq: Mapped[int] = mapped_column(sa.BigInteger, default=0)
 
-    windows: Mapped[list[Window]] = relationship(
-        back_populates="hall", order_by="Window.number"
-    )
+    windows: Mapped[list[Window]] = relationship(back_populates="hall", order_by="Window.number")
     queues: Mapped[list[Queue]] = relationship(back_populates="hall", order_by="Queue.prefix")
 
 
@@ -64,12 +62,12 @@ class Window(Base):
     number: Mapped[int]
     name: Mapped[str] = mapped_column(sa.String(100))
     status: Mapped[str] = mapped_column(sa.String(10), default="closed")
-    staff_id: Mapped[Optional[int]] = mapped_column(sa.ForeignKey("users.id"))
+    staff_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
     # Bumped by every call so concurrent calls at one window serialise on its row.
     version: Mapped[int] = mapped_column(default=0)
 
     hall: Mapped[Hall] = relationship(back_populates="windows")
-    staff: Mapped[Optional[User]] = relationship()
+    staff: Mapped[User | None] = relationship()
     queue_links: Mapped[list[WindowQueue]] = relationship(
         order_by="WindowQueue.position", cascade="all, delete-orphan"
     )
@@ -104,11 +102,11 @@ class User(UserMixin, Base):
     job_number: Mapped[str] = mapped_column(sa.String(32), default="")
     role: Mapped[str] = mapped_column(sa.String(10), default="staff")
     password_hash: Mapped[str] = mapped_column(sa.String(255), default="")
-    hall_id: Mapped[Optional[int]] = mapped_column(sa.ForeignKey("halls.id"))
+    hall_id: Mapped[int | None] = mapped_column(sa.ForeignKey("halls.id"))
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
-    hall: Mapped[Optional[Hall]] = relationship()
+    hall: Mapped[Hall | None] = relationship()
 
     @property
     def is_active(self) -> bool:  # Flask-Login
@@ -123,12 +121,12 @@ class ApiToken(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
-    user_id: Mapped[Optional[int]] = mapped_column(sa.ForeignKey("users.id"))
-    device_kind: Mapped[Optional[str]] = mapped_column(sa.String(10))
-    hall_id: Mapped[Optional[int]] = mapped_column(sa.ForeignKey("halls.id"))
+    user_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
+    device_kind: Mapped[str | None] = mapped_column(sa.String(10))
+    hall_id: Mapped[int | None] = mapped_column(sa.ForeignKey("halls.id"))
     name: Mapped[str] = mapped_column(sa.String(100), default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     revoked: Mapped[bool] = mapped_column(default=False)
 
-    user: Mapped[Optional[User]] = relationship()
-    hall: Mapped[Optional[Hall]] = relationship()
+    user: Mapped[User | None] = relationship()
+    hall: Mapped[Hall | None] = relationship()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Optional
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -32,9 +31,7 @@ class Ticket(Base):
     __tablename__ = "tickets"
     __table_args__ = (
         # The backstop against duplicate numbers (the counter is the mechanism).
-        sa.UniqueConstraint(
-            "issue_queue_id", "service_day", "number", name="uq_tickets_number"
-        ),
+        sa.UniqueConstraint("issue_queue_id", "service_day", "number", name="uq_tickets_number"),
         sa.CheckConstraint(
             "status in ('waiting','called','serving','finished','no_show')", name="status"
         ),
@@ -60,26 +57,26 @@ class Ticket(Base):
     number: Mapped[int]
     # The prefix at issue time, so the label survives renaming the queue.
     label: Mapped[str] = mapped_column(sa.String(16))
-    matter_id: Mapped[Optional[int]] = mapped_column(sa.ForeignKey("matters.id"))
+    matter_id: Mapped[int | None] = mapped_column(sa.ForeignKey("matters.id"))
     priority: Mapped[bool] = mapped_column(default=False)
     status: Mapped[str] = mapped_column(sa.String(10), default="waiting")
     # Order within the queue; a transfer keeps it, a returning no-show gets a new one.
     sort_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    window_id: Mapped[Optional[int]] = mapped_column(sa.ForeignKey("windows.id"))
-    target_window_id: Mapped[Optional[int]] = mapped_column(sa.ForeignKey("windows.id"))
-    staff_id: Mapped[Optional[int]] = mapped_column(sa.ForeignKey("users.id"))
+    window_id: Mapped[int | None] = mapped_column(sa.ForeignKey("windows.id"))
+    target_window_id: Mapped[int | None] = mapped_column(sa.ForeignKey("windows.id"))
+    staff_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
     issued_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    called_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
-    last_called_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
-    started_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
-    finished_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    called_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_called_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     call_count: Mapped[int] = mapped_column(default=0)
     returned: Mapped[bool] = mapped_column(default=False)
 
     queue: Mapped[Queue] = relationship(foreign_keys=[queue_id])
-    matter: Mapped[Optional[Matter]] = relationship()
-    window: Mapped[Optional[Window]] = relationship(foreign_keys=[window_id])
-    target_window: Mapped[Optional[Window]] = relationship(foreign_keys=[target_window_id])
+    matter: Mapped[Matter | None] = relationship()
+    window: Mapped[Window | None] = relationship(foreign_keys=[window_id])
+    target_window: Mapped[Window | None] = relationship(foreign_keys=[target_window_id])
 
 
 class TicketEvent(Base):
@@ -91,9 +88,8 @@ class TicketEvent(Base):
     ticket_id: Mapped[int] = mapped_column(sa.ForeignKey("tickets.id"), index=True)
     hall_id: Mapped[int] = mapped_column(sa.ForeignKey("halls.id"))
     action: Mapped[str] = mapped_column(sa.String(16))
-    window_id: Mapped[Optional[int]] = mapped_column(sa.ForeignKey("windows.id"))
-    user_id: Mapped[Optional[int]] = mapped_column(sa.ForeignKey("users.id"))
-    device_id: Mapped[Optional[int]] = mapped_column(sa.ForeignKey("api_tokens.id"))
+    window_id: Mapped[int | None] = mapped_column(sa.ForeignKey("windows.id"))
+    user_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
+    device_id: Mapped[int | None] = mapped_column(sa.ForeignKey("api_tokens.id"))
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     detail: Mapped[str] = mapped_column(sa.String(200), default="")
-

@@ -41,7 +41,11 @@
       if (socket.connected) socket.emit("sync", { hall: options.hall });
     }
     socket.on("connect", function () { setStatus("live"); join(); });
-    socket.on("disconnect", function () { setStatus("offline"); });
+    socket.on("disconnect", function (reason) {
+      setStatus("offline");
+      // the client does not retry by itself after a server-side disconnect
+      if (reason === "io server disconnect") setTimeout(function () { socket.connect(); }, 1000);
+    });
     socket.io.on("reconnect_attempt", function () { setStatus("connecting"); });
     socket.on("board", function (board) {
       state.seq = board.seq;
@@ -60,6 +64,7 @@
       });
     });
     setInterval(resync, RESYNC_MS);
+    setStatus("connecting");
     return { socket: socket, state: state, resync: resync };
   }
 
