@@ -10,7 +10,7 @@ from functools import wraps
 import sqlalchemy as sa
 from flask import current_app, g, request
 from flask_login import current_user
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from hall.domain.errors import DomainError, Invalid
@@ -150,7 +150,9 @@ def current_principal() -> Principal | None:
                 "Use Authorization: Bearer <token>",
             )
         row = db.session.scalar(
-            sa.select(ApiToken).where(ApiToken.token_hash == hash_token(value.strip()))
+            sa.select(ApiToken)
+            .options(joinedload(ApiToken.user))
+            .where(ApiToken.token_hash == hash_token(value.strip()))
         )
         if row is None or row.revoked or (row.user is not None and not row.user.active):
             raise Unauthorized("bad_token", "令牌无效或已吊销", "Invalid or revoked token")

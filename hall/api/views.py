@@ -85,10 +85,13 @@ def int_field(data: dict, name: str, *, required: bool = False) -> int | None:
 def ticket_view(ticket) -> dict:
     """A ticket as the API returns it: its state, position, estimate and links."""
     default = current_app.config["HALL_DEFAULT_SERVICE_MINUTES"]
+    ahead = tickets.waiting_ahead(db.session, ticket)
     return {
         **board.ticket_dict(ticket),
-        "waiting_ahead": tickets.waiting_ahead(db.session, ticket),
-        "estimated_wait_minutes": tickets.estimated_wait_minutes(db.session, ticket, default),
+        "waiting_ahead": ahead,
+        "estimated_wait_minutes": tickets.estimated_wait_minutes(
+            db.session, ticket, default, ahead=ahead
+        ),
         "track_url": track_url(ticket.token),
         "slip_url": slip_url(ticket.token),
     }

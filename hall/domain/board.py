@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from hall.models import Hall, Queue, Ticket, TicketEvent, Window, utcnow
 
 DIGITS = "零一二三四五六七八九"
+ACTIVE = sa.text("tickets.status in ('called','serving')")  # matches the partial index
 RECENT_CALLS = 8
 
 
@@ -63,11 +64,11 @@ def ticket_dict(ticket: Ticket) -> dict:
 
 def current_tickets(session: Session, hall: Hall) -> dict[int, Ticket]:
     """The ticket each window is calling or serving, by window id."""
+    # Written so SQLite uses the partial index of active tickets per window.
     rows = session.scalars(
         sa.select(Ticket).where(
-            Ticket.hall_id == hall.id,
-            Ticket.status.in_(("called", "serving")),
-            Ticket.window_id.is_not(None),
+            Ticket.window_id.in_(sa.select(Window.id).where(Window.hall_id == hall.id)),
+            ACTIVE,
         )
     )
     return {t.window_id: t for t in rows}
@@ -99,25 +100,38 @@ def window_dict(window: Window, current: Ticket | None) -> dict:
     }
 
 
+_T = Ticket.__table__
+_Q = Queue.__table__
+_WAITING_COUNTS = (
+    sa.select(_Q.c.prefix, sa.func.count(_T.c.id))
+    .select_from(
+        _Q.outerjoin(
+            _T,
+            sa.and_(
+                _T.c.queue_id == _Q.c.id,
+                _T.c.hall_id == sa.bindparam("hall_id"),
+                _T.c.service_day == sa.bindparam("day"),
+                _T.c.status == "waiting",
+            ),
+        )
+    )
+    .where(_Q.c.hall_id == sa.bindparam("hall_id"))
+    .group_by(_Q.c.prefix)
+    .order_by(_Q.c.prefix)
+)
+
+
 def waiting_counts(session: Session, hall: Hall, day: date | None = None) -> dict[str, int]:
     """Waiting tickets per queue prefix today (every queue listed, zero included)."""
-    day = day or service_day(hall)
-    waiting = sa.and_(
-        Ticket.queue_id == Queue.id, Ticket.service_day == day, Ticket.status == "waiting"
-    )
-    rows = session.execute(
-        sa.select(Queue.prefix, sa.func.count(Ticket.id))
-        .outerjoin(Ticket, waiting)
-        .where(Queue.hall_id == hall.id)
-        .group_by(Queue.prefix)
-        .order_by(Queue.prefix)
-    ).all()
-    return dict(rows)
+    params = {"hall_id": hall.id, "day": day or service_day(hall)}
+    return dict(session.execute(_WAITING_COUNTS, params).all())
 
 
 def recent_calls(session: Session, hall: Hall, limit: int = RECENT_CALLS) -> list[dict]:
     """The latest calls (and recalls) of today, newest first."""
     day = service_day(hall)
+    zone = ZoneInfo(hall.timezone)
+    day_start = datetime(day.year, day.month, day.day, tzinfo=zone)
     rows = session.execute(
         sa.select(TicketEvent.at, Ticket.label, Window.number, Window.name)
         .join(Ticket, Ticket.id == TicketEvent.ticket_id)
@@ -125,6 +139,7 @@ def recent_calls(session: Session, hall: Hall, limit: int = RECENT_CALLS) -> lis
         .where(
             TicketEvent.hall_id == hall.id,
             TicketEvent.action.in_(("called", "recalled")),
+            TicketEvent.at >= day_start,  # bounded by the index on `at`, not all history
             Ticket.service_day == day,
         )
         .order_by(TicketEvent.id.desc())

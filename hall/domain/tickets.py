@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import math
 import secrets
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from hall.domain import board
 from hall.domain.errors import Conflict, Invalid, NotFound
@@ -24,6 +26,7 @@ from hall.models import (
     Queue,
     Ticket,
     TicketEvent,
+    UTCDateTime,
     Window,
     WindowQueue,
     utcnow,
@@ -49,8 +52,14 @@ NOBODY = Actor()
 
 
 def get_hall(session: Session, code: str) -> Hall:
-    """The hall with this code, or NotFound."""
-    hall = session.scalar(sa.select(Hall).where(Hall.code == code))
+    """The hall with this code, or NotFound (looked up once per session)."""
+    known = session.info.setdefault("hall_ids", {})
+    if code in known:
+        hall = session.get(Hall, known[code])
+    else:
+        hall = session.scalar(sa.select(Hall).where(Hall.code == code))
+    if hall is not None:
+        known[code] = hall.id
     if hall is None:
         raise NotFound("hall_not_found", f"没有编码为 {code} 的大厅", f"No hall with code {code}")
     return hall
@@ -118,13 +127,43 @@ def queue_for_matter(session: Session, hall: Hall, code: str) -> tuple[Queue, Ma
 # ---------------------------------------------------------------- events
 
 
+# Hot-path statements, built once with bound parameters (Core tables: no ORM overhead).
+_T = Ticket.__table__
+_H = Hall.__table__
+_NEXT_SEQ = (
+    sa.update(_H)
+    .where(_H.c.id == sa.bindparam("p_hall"))
+    .values(seq=_H.c.seq + 1)
+    .returning(_H.c.seq)
+)
+_LOG = sa.insert(TicketEvent.__table__)
+_WAITING = (_T.c.status == "waiting", _T.c.service_day == sa.bindparam("day"))
+_EARLIER = sa.or_(
+    _T.c.sort_at < sa.bindparam("sort_at"),
+    sa.and_(_T.c.sort_at == sa.bindparam("sort_at"), _T.c.id < sa.bindparam("id")),
+)
+_AHEAD_BASE = sa.select(sa.func.count()).where(
+    _T.c.hall_id == sa.bindparam("hall_id"), *_WAITING, _T.c.id != sa.bindparam("id")
+)
+_AHEAD_AT_WINDOW = _AHEAD_BASE.where(_T.c.target_window_id == sa.bindparam("target"), _EARLIER)
+_AHEAD_IN_QUEUE = _AHEAD_BASE.where(
+    _T.c.queue_id == sa.bindparam("queue_id"), _T.c.target_window_id.is_(None)
+)
+_AHEAD_PRIORITY = _AHEAD_IN_QUEUE.where(_T.c.priority.is_(True), _EARLIER)
+_AHEAD_ORDINARY = _AHEAD_IN_QUEUE.where(sa.or_(_T.c.priority.is_(True), _EARLIER))
+_WQ = WindowQueue.__table__
+_W = Window.__table__
+_OPEN_WINDOWS = (
+    sa.select(sa.func.count())
+    .select_from(_WQ.join(_W, _W.c.id == _WQ.c.window_id))
+    .where(_WQ.c.queue_id == sa.bindparam("queue_id"), _W.c.status == "open")
+)
+
+
 def _next_seq(session: Session, hall: Hall) -> int:
     """Allocate the hall's next event number (taken last, so the row lock is held briefly)."""
-    seq = session.execute(
-        sa.update(Hall).where(Hall.id == hall.id).values(seq=Hall.seq + 1).returning(Hall.seq)
-    ).scalar_one()
-    hall.seq = seq
-    session.flush()
+    seq = session.execute(_NEXT_SEQ, {"p_hall": hall.id}).scalar_one()
+    set_committed_value(hall, "seq", seq)
     return seq
 
 
@@ -136,17 +175,19 @@ def _publish(session: Session, hall: Hall, name: str, payload: dict, rooms: list
 
 
 def _log(session: Session, ticket: Ticket, action: str, actor: Actor, detail: str = "") -> None:
-    session.add(
-        TicketEvent(
-            ticket_id=ticket.id,
-            hall_id=ticket.hall_id,
-            action=action,
-            window_id=ticket.window_id,
-            user_id=actor.user_id,
-            device_id=actor.device_id,
-            at=utcnow(),
-            detail=detail,
-        )
+    """Write the TicketEvent of a state change (who, what, when, where)."""
+    session.execute(
+        _LOG,
+        {
+            "ticket_id": ticket.id,
+            "hall_id": ticket.hall_id,
+            "action": action,
+            "window_id": ticket.window_id,
+            "user_id": actor.user_id,
+            "device_id": actor.device_id,
+            "at": utcnow(),
+            "detail": detail,
+        },
     )
 
 
@@ -259,31 +300,32 @@ def waiting_ahead(session: Session, ticket: Ticket) -> int:
     """How many waiting tickets will be called before this one."""
     if ticket.status != "waiting":
         return 0
-    earlier = sa.or_(
-        Ticket.sort_at < ticket.sort_at,
-        sa.and_(Ticket.sort_at == ticket.sort_at, Ticket.id < ticket.id),
-    )
-    where = [
-        Ticket.hall_id == ticket.hall_id,
-        Ticket.service_day == ticket.service_day,
-        Ticket.status == "waiting",
-        Ticket.id != ticket.id,
-    ]
+    params = {
+        "hall_id": ticket.hall_id,
+        "day": ticket.service_day,
+        "id": ticket.id,
+        "sort_at": ticket.sort_at,
+    }
     if ticket.target_window_id:
-        where += [Ticket.target_window_id == ticket.target_window_id, earlier]
+        stmt = _AHEAD_AT_WINDOW
+        params["target"] = ticket.target_window_id
     else:
-        where += [
-            Ticket.queue_id == ticket.queue_id,
-            Ticket.target_window_id.is_(None),
-            sa.and_(Ticket.priority.is_(True), earlier)
-            if ticket.priority
-            else sa.or_(Ticket.priority.is_(True), earlier),
-        ]
-    return session.scalar(sa.select(sa.func.count()).select_from(Ticket).where(*where)) or 0
+        stmt = _AHEAD_PRIORITY if ticket.priority else _AHEAD_ORDINARY
+        params["queue_id"] = ticket.queue_id
+    return session.execute(stmt, params).scalar_one()
+
+
+_SERVICE_CACHE: dict[int, tuple[float, float]] = {}
+SERVICE_CACHE_SECONDS = 30.0
 
 
 def average_service_minutes(session: Session, hall: Hall, default: float) -> float:
-    """Mean service time of the hall's latest finished tickets today (default when none)."""
+    """Mean service time of the hall's latest finished tickets today (default when none);
+    kept for 30 s per process, since it only feeds an estimate."""
+    cached = _SERVICE_CACHE.get(hall.id)
+    now = time.monotonic()
+    if cached and cached[0] > now:
+        return cached[1]
     rows = session.execute(
         sa.select(Ticket.finished_at, sa.func.coalesce(Ticket.started_at, Ticket.called_at))
         .where(
@@ -295,28 +337,27 @@ def average_service_minutes(session: Session, hall: Hall, default: float) -> flo
         .limit(RECENT_SERVICES)
     ).all()
     spans = [(end - start).total_seconds() / 60 for end, start in rows if end and start]
-    if not spans:
-        return default
-    return max(0.5, sum(spans) / len(spans))
+    value = max(0.5, sum(spans) / len(spans)) if spans else default
+    _SERVICE_CACHE[hall.id] = (now + SERVICE_CACHE_SECONDS, value)
+    return value
 
 
-def estimated_wait_minutes(session: Session, ticket: Ticket, default: float = 5.0) -> int:
+def estimated_wait_minutes(
+    session: Session, ticket: Ticket, default: float = 5.0, *, ahead: int | None = None
+) -> int:
     """Estimated minutes until the call: those ahead × mean service time ÷ open windows."""
     if ticket.status != "waiting":
         return 0
     hall = session.get(Hall, ticket.hall_id)
-    ahead = waiting_ahead(session, ticket)
+    if ahead is None:
+        ahead = waiting_ahead(session, ticket)
+    if ahead == 0:
+        return 0
     if ticket.target_window_id:
         open_windows = 1
     else:
         open_windows = (
-            session.scalar(
-                sa.select(sa.func.count())
-                .select_from(WindowQueue)
-                .join(Window, Window.id == WindowQueue.window_id)
-                .where(WindowQueue.queue_id == ticket.queue_id, Window.status == "open")
-            )
-            or 1
+            session.execute(_OPEN_WINDOWS, {"queue_id": ticket.queue_id}).scalar_one() or 1
         )
     minutes = ahead * average_service_minutes(session, hall, default) / open_windows
     return math.ceil(minutes)
@@ -325,21 +366,24 @@ def estimated_wait_minutes(session: Session, ticket: Ticket, default: float = 5.
 # ---------------------------------------------------------------- calling
 
 
+_LOCK_WINDOW = (
+    sa.update(_W)
+    .where(_W.c.hall_id == sa.bindparam("p_hall"), _W.c.number == sa.bindparam("p_number"))
+    .values(version=_W.c.version + 1)
+    .returning(_W.c.id)
+)
+
+
 def _lock_window(session: Session, hall: Hall, number: int) -> Window:
     """Take the window's row lock so calls at one window serialise, and return it."""
     window_id = session.execute(
-        sa.update(Window)
-        .where(Window.hall_id == hall.id, Window.number == number)
-        .values(version=Window.version + 1)
-        .returning(Window.id)
+        _LOCK_WINDOW, {"p_hall": hall.id, "p_number": number}
     ).scalar_one_or_none()
     if window_id is None:
         raise NotFound(
             "window_not_found", f"没有 {number} 号窗口", f"No window number {number} in this hall"
         )
-    window = session.get(Window, window_id)
-    session.refresh(window)
-    return window
+    return session.get(Window, window_id, populate_existing=True)
 
 
 def _require_open(window: Window) -> None:
@@ -357,34 +401,51 @@ def _require_open(window: Window) -> None:
         )
 
 
+_MINE = _T.c.target_window_id == sa.bindparam("window_id")
+_CANDIDATES = (
+    sa.select(_T.c.id)
+    .select_from(
+        _T.outerjoin(
+            _WQ,
+            sa.and_(_WQ.c.queue_id == _T.c.queue_id, _WQ.c.window_id == sa.bindparam("window_id")),
+        )
+    )
+    .where(
+        _T.c.hall_id == sa.bindparam("hall_id"),
+        *_WAITING,
+        sa.or_(_MINE, sa.and_(_T.c.target_window_id.is_(None), _WQ.c.window_id.is_not(None))),
+    )
+    .order_by(
+        sa.case((_MINE, 0), else_=1), _WQ.c.position, _T.c.priority.desc(), _T.c.sort_at, _T.c.id
+    )
+    .limit(CANDIDATES)
+)
+_NOW = sa.bindparam("p_now", type_=UTCDateTime())
+# Claim a ticket only if it is still waiting: the guard against two windows calling it.
+_CLAIM = (
+    sa.update(_T)
+    .where(_T.c.id == sa.bindparam("p_id"), _T.c.status == "waiting")
+    .values(
+        status="called",
+        window_id=sa.bindparam("p_window"),
+        target_window_id=None,
+        staff_id=sa.bindparam("p_staff"),
+        called_at=sa.func.coalesce(_T.c.called_at, _NOW),
+        last_called_at=_NOW,
+        call_count=_T.c.call_count + 1,
+    )
+)
+# PostgreSQL: skip rows another window is claiming right now instead of queueing behind it.
+_CANDIDATES_PG = _CANDIDATES.with_for_update(of=_T, skip_locked=True)
+
+
 def _candidates(session: Session, hall: Hall, window: Window, day) -> list[int]:
     """Waiting tickets this window may call, best first: transferred to it, then by its
     queue order, priority (绿色通道) before ordinary, first come first served."""
-    link = aliased(WindowQueue)
-    stmt = (
-        sa.select(Ticket.id)
-        .outerjoin(link, sa.and_(link.queue_id == Ticket.queue_id, link.window_id == window.id))
-        .where(
-            Ticket.hall_id == hall.id,
-            Ticket.service_day == day,
-            Ticket.status == "waiting",
-            sa.or_(
-                Ticket.target_window_id == window.id,
-                sa.and_(Ticket.target_window_id.is_(None), link.window_id.is_not(None)),
-            ),
-        )
-        .order_by(
-            sa.case((Ticket.target_window_id == window.id, 0), else_=1),
-            link.position,
-            Ticket.priority.desc(),
-            Ticket.sort_at,
-            Ticket.id,
-        )
-        .limit(CANDIDATES)
-    )
-    if session.get_bind().dialect.name == "postgresql":
-        stmt = stmt.with_for_update(of=Ticket, skip_locked=True)
-    return list(session.scalars(stmt))
+    postgres = session.get_bind().dialect.name == "postgresql"
+    stmt = _CANDIDATES_PG if postgres else _CANDIDATES
+    params = {"hall_id": hall.id, "window_id": window.id, "day": day}
+    return list(session.execute(stmt, params).scalars())
 
 
 def call_next(
@@ -414,20 +475,13 @@ def call_next(
         if not ids:
             return None
         for ticket_id in ids:
-            claimed = session.execute(
-                sa.update(Ticket)
-                .where(Ticket.id == ticket_id, Ticket.status == "waiting")
-                .values(
-                    status="called",
-                    window_id=window.id,
-                    target_window_id=None,
-                    staff_id=actor.user_id,
-                    called_at=sa.func.coalesce(Ticket.called_at, now),
-                    last_called_at=now,
-                    call_count=Ticket.call_count + 1,
-                )
-                .execution_options(synchronize_session=False)
-            ).rowcount
+            params = {
+                "p_id": ticket_id,
+                "p_window": window.id,
+                "p_staff": actor.user_id,
+                "p_now": now,
+            }
+            claimed = session.execute(_CLAIM, params).rowcount
             if claimed == 1:
                 ticket = session.get(Ticket, ticket_id, populate_existing=True)
                 _log(session, ticket, "called", actor)
