@@ -72,6 +72,11 @@ def create_app(config: dict | None = None) -> Flask:
 
     _error_handlers(app)
     _template_globals(app)
+    app.add_url_rule(
+        "/favicon.ico",
+        "favicon",
+        lambda: app.send_static_file("favicon.svg"),
+    )
     return app
 
 
@@ -141,7 +146,7 @@ def _remember_locale(response):
 
 def wants_json() -> bool:
     """True for API paths and clients that ask for JSON."""
-    if request.path.startswith("/api/"):
+    if request.path.startswith("/api/") or request.is_json:
         return True
     best = request.accept_mimetypes.best_match(["application/json", "text/html"])
     return (
