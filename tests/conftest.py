@@ -128,6 +128,27 @@ def app(database_url):
 
 
 @pytest.fixture
+def pg_app(pg_database):
+    """The application on PostgreSQL only (tests of several processes sharing one database)."""
+    _truncate_pg(pg_database)
+    application = make_app(pg_database)
+    yield application
+    with application.app_context():
+        db.session.remove()
+        db.engine.dispose()
+
+
+@pytest.fixture
+def pg_demo(pg_app):
+    """The demo hall loaded on PostgreSQL."""
+    from hall import demo as demo_data
+
+    with pg_app.app_context():
+        demo_data.load(db.session)
+        db.session.commit()
+
+
+@pytest.fixture
 def demo(app):
     """The demo hall loaded; returns the passwords of its accounts."""
     from hall import demo as demo_data

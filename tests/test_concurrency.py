@@ -122,9 +122,8 @@ def _all_issued(app, total: int) -> bool:
 
 
 @pytest.mark.slow
-def test_processes_on_postgresql_never_duplicate_or_double_call(app, demo, request):
-    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
-        pytest.skip("processes share one database only on PostgreSQL (SQLite is one process)")
+def test_processes_on_postgresql_never_duplicate_or_double_call(pg_app, pg_demo):
+    app = pg_app
     url = app.config["SQLALCHEMY_DATABASE_URI"]
     open_windows(app, *WINDOWS)
     total = 600

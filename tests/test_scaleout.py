@@ -46,10 +46,9 @@ def start_server(database_url: str, redis_url: str, data_dir) -> tuple[subproces
 
 
 @pytest.mark.slow
-def test_a_call_through_one_process_reaches_a_screen_on_another(app, demo, tmp_path):
+def test_a_call_through_one_process_reaches_a_screen_on_another(pg_app, pg_demo, tmp_path):
+    app = pg_app
     url = app.config["SQLALCHEMY_DATABASE_URI"]
-    if url.startswith("sqlite"):
-        pytest.skip("several processes share PostgreSQL, not a SQLite file")
     need(bool(REDIS_URL), "scale-out tests need HALL_TEST_REDIS_URL")
     staff = _token(app, username="staff1")
     kiosk = _token(app, device_kind="kiosk", hall_code="demo")
