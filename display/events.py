@@ -26,23 +26,27 @@ def register(socketio: SocketIO) -> None:
         if not isinstance(data, dict) or not isinstance(data.get("hall"), str):
             return {"ok": False, "error": "bad_join", "message": "join 需要 {hall: 编码}"}
         code = data["hall"]
-        try:
-            snapshot = _snapshot(code)
-        except DomainError as err:
-            return {"ok": False, "error": err.code, "message": err.zh, "message_en": err.en}
-        join_room(f"hall:{code}")
         window = data.get("window")
+        if window is not None and (
+            isinstance(window, bool)
+            or not isinstance(window, int | str)
+            or not str(window).isdigit()
+        ):
+            return {"ok": False, "error": "bad_window", "message": "窗口号应为数字"}
+        try:
+            tickets.get_hall(db.session, code)
+        except DomainError as err:
+            db.session.remove()
+            return {"ok": False, "error": err.code, "message": err.zh, "message_en": err.en}
+        # Join first, then read the board: an event published in between reaches the client
+        # (and is dropped by its seq) instead of being lost behind an older snapshot.
+        join_room(f"hall:{code}")
         if window is not None:
-            if (
-                isinstance(window, bool)
-                or not isinstance(window, int | str)
-                or not str(window).isdigit()
-            ):
-                return {"ok": False, "error": "bad_window", "message": "窗口号应为数字"}
             join_room(f"window:{code}:{int(window)}")
         token = data.get("ticket")
         if isinstance(token, str) and 0 < len(token) <= 32:
             join_room(f"ticket:{token}")
+        snapshot = _snapshot(code)
         emit("board", snapshot)
         return {"ok": True, "seq": snapshot["seq"]}
 

@@ -47,6 +47,8 @@ def create_app(config: dict | None = None) -> Flask:
     )
     login_manager.init_app(app)
     login_manager.login_view = "counter.login"
+    login_manager.login_message = "请先登录 / Please sign in"
+    login_manager.login_message_category = "info"
     babel.init_app(
         app,
         locale_selector=_locale,

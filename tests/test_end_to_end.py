@@ -63,7 +63,7 @@ def test_kiosk_tap_counter_call_and_the_hall_screen_speaks(browser_context, hall
     counter.fill("#password", hall_server.passwords["staff3"])
     counter.press("#password", "Enter")
     counter.wait_for_url(f"{url}/counter/")
-    counter.click(f"form[action$='/demo/5/open'] button[type=submit]")
+    counter.click("form[action$='/demo/5/open'] button[type=submit]")
     counter.wait_for_url(f"{url}/counter/demo/5")
     counter.wait_for_selector("#live-status.ct-live-live")
     counter.keyboard.press("n")

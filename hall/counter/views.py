@@ -1,9 +1,263 @@
-"""Counter views."""
+"""Counter views (窗口工作台): sign in, choose a window, the working page.
 
+The working page is rendered with the window's state prepared here; its script then keeps it
+right from the board snapshots and events, and acts through the JSON API (/api/v1).
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from flask import current_app, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user, login_required, login_user, logout_user
+from flask_wtf.csrf import CSRFError
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from hall import realtime
+from hall.auth import Forbidden, check_hall, check_password, current_principal
 from hall.counter import blueprint
+from hall.domain import board, tickets
+from hall.extensions import db
+from hall.models import Hall, Ticket, TicketEvent, User, Window
+
+RECENT_AT_WINDOW = 12
+STAFF_ROLES = ("staff", "manager", "admin")
+_DUMMY_HASHES: dict[str, str] = {}
 
 
-@blueprint.get("/login")
+# ---------------------------------------------------------------- sign in / out
+
+
+def safe_next(target: str | None) -> str | None:
+    """The `next` target when it is a path on this site; None for anything else."""
+    if not target or not target.startswith("/") or target.startswith(("//", "/\\")):
+        return None
+    if any(ord(c) < 32 or c == "\\" for c in target):
+        return None
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc:
+        return None
+    return target
+
+
+def _password_matches(user: User | None, password: str) -> bool:
+    """Check a password; an unknown user costs the same hash work (reveals nothing)."""
+    if user is None or not user.active:
+        method = current_app.config.get("HALL_PASSWORD_METHOD", "scrypt")
+        if method not in _DUMMY_HASHES:
+            _DUMMY_HASHES[method] = generate_password_hash("not-a-password", method=method)
+        check_password_hash(_DUMMY_HASHES[method], password)
+        return False
+    return check_password(user, password)
+
+
+@blueprint.route("/login", methods=["GET", "POST"])
 def login():
-    """Staff sign-in (placeholder until the counter is built)."""
-    return "login"
+    """Staff sign-in (工作人员登录)."""
+    target = safe_next(request.values.get("next"))
+    if request.method == "GET" and current_user.is_authenticated:
+        return redirect(target or url_for("counter.index"))
+    error = None
+    username = ""
+    status = 200
+    if request.method == "POST":
+        username = (request.form.get("username") or "").strip()[:64]
+        password = request.form.get("password") or ""
+        user = db.session.scalar(sa.select(User).where(User.username == username))
+        if username and password and _password_matches(user, password):
+            login_user(user)
+            return redirect(target or url_for("counter.index"))
+        error = (
+            _("用户名或密码不正确，请重新输入。"),
+            "Wrong username or password; please try again.",
+        )
+        status = 401
+    return render_template(
+        "counter/login.html", error=error, username=username, next=target
+    ), status
+
+
+@blueprint.errorhandler(CSRFError)
+def _csrf_error(err: CSRFError):
+    """An expired or missing form token: show the form again (login) or say so."""
+    zh = _("页面已过期，请刷新后重试。")
+    en = "The page has expired (missing or stale form token); reload it and try again."
+    if request.endpoint == "counter.login":
+        return render_template(
+            "counter/login.html",
+            error=(zh, en),
+            username=(request.form.get("username") or "")[:64],
+            next=safe_next(request.values.get("next")),
+        ), 400
+    return render_template("error.html", status=400, zh=zh, en=en), 400
+
+
+@blueprint.post("/logout")
+def logout():
+    """Sign out of the browser session (the window stays as it is; sign off first)."""
+    logout_user()
+    flash(_("已退出登录。"), "info")
+    return redirect(url_for("counter.login"))
+
+
+# ---------------------------------------------------------------- choose a window
+
+
+def _halls_of(user: User) -> list[Hall]:
+    """The halls a user may work in: their own, or every hall for accounts without one."""
+    if user.hall_id is not None:
+        return [db.session.get(Hall, user.hall_id)]
+    return list(db.session.scalars(sa.select(Hall).order_by(Hall.code)))
+
+
+def _staff_principal():
+    principal = current_principal()
+    if principal is None or principal.role not in STAFF_ROLES:
+        raise Forbidden("forbidden", "没有权限执行此操作", "Not allowed for your role")
+    return principal
+
+
+@blueprint.get("/")
+@login_required
+def index():
+    """Choose a window of the user's hall (选择窗口)."""
+    _staff_principal()
+    halls = []
+    for hall in _halls_of(current_user):
+        snap = board.snapshot(db.session, hall)
+        names = {q["prefix"]: q["name"] for q in snap["queues"]}
+        waiting = {q["prefix"]: q["waiting"] for q in snap["queues"]}
+        staff_ids = {w.number: w.staff_id for w in hall.windows}
+        windows = []
+        for w in snap["windows"]:
+            staff_id = staff_ids.get(w["number"])
+            windows.append(
+                {
+                    **w,
+                    "mine": staff_id == current_user.id and w["status"] != "closed",
+                    "queue_names": [(p, names.get(p, p)) for p in w["queues"]],
+                    "waiting": sum(waiting.get(p, 0) for p in w["queues"]),
+                }
+            )
+        halls.append({"code": hall.code, "name": hall.name, "windows": windows})
+    return render_template("counter/index.html", halls=halls)
+
+
+@blueprint.post("/<hall_code>/<int:number>/open")
+@login_required
+def open_window(hall_code: str, number: int):
+    """Sign in to a window (上岗): open it with the current user on duty, then work there."""
+    principal = _staff_principal()
+    hall = tickets.get_hall(db.session, hall_code)
+    check_hall(principal, hall)
+    window = tickets.get_window(db.session, hall, number)
+    if window.staff_id != current_user.id or window.status == "closed":
+        tickets.set_window_status(
+            db.session, hall.code, number, "open", staff_id=current_user.id, actor=principal.actor
+        )
+        realtime.commit_and_publish(db.session)
+    return redirect(url_for("counter.window", hall_code=hall.code, number=number))
+
+
+# ---------------------------------------------------------------- the working page
+
+
+def _local_time(hall: Hall, value) -> str:
+    return value.astimezone(ZoneInfo(hall.timezone)).strftime("%H:%M") if value else ""
+
+
+def recent_at_window(hall: Hall, window: Window, limit: int = RECENT_AT_WINDOW) -> list[dict]:
+    """Today's tickets called at this window, newest call first, with their state now."""
+    day = board.service_day(hall)
+    last_call = (
+        sa.select(TicketEvent.ticket_id, sa.func.max(TicketEvent.id).label("event_id"))
+        .join(Ticket, Ticket.id == TicketEvent.ticket_id)
+        .where(
+            TicketEvent.hall_id == hall.id,
+            TicketEvent.window_id == window.id,
+            TicketEvent.action.in_(("called", "recalled")),
+            Ticket.service_day == day,
+        )
+        .group_by(TicketEvent.ticket_id)
+        .subquery()
+    )
+    rows = db.session.execute(
+        sa.select(Ticket, TicketEvent.at)
+        .join(last_call, last_call.c.ticket_id == Ticket.id)
+        .join(TicketEvent, TicketEvent.id == last_call.c.event_id)
+        .order_by(last_call.c.event_id.desc())
+        .limit(limit)
+    ).all()
+    return [
+        {
+            "id": t.id,
+            "number": t.label,
+            "queue": t.queue.prefix,
+            "status": t.status,
+            "window": t.window.number if t.window and t.status in ("called", "serving") else None,
+            "returned": t.returned,
+            "at": board.iso(at),
+            "time": _local_time(hall, at),
+        }
+        for t, at in rows
+    ]
+
+
+def _current_dict(ticket: Ticket | None) -> dict | None:
+    """The window's ticket as the page shows it: its public face and when it was last called."""
+    if ticket is None:
+        return None
+    return {**board.ticket_dict(ticket), "last_called_at": board.iso(ticket.last_called_at)}
+
+
+def window_state(hall: Hall, window: Window) -> dict:
+    """Everything the working page starts from: the window, its ticket, queues, counts."""
+    snap = board.snapshot(db.session, hall)
+    current = board.current_tickets(db.session, hall).get(window.id)
+    return {
+        "hall": {"code": hall.code, "name": hall.name},
+        "timezone": hall.timezone,
+        "seq": snap["seq"],
+        "now": snap["now"],
+        "window": board.window_dict(window, current),
+        "me": {"display_name": current_user.display_name, "job_number": current_user.job_number},
+        "current": _current_dict(current),
+        "queues": snap["queues"],
+        "windows": [
+            {"number": w["number"], "name": w["name"], "status": w["status"]}
+            for w in snap["windows"]
+        ],
+        "recent": recent_at_window(hall, window),
+    }
+
+
+@blueprint.get("/<hall_code>/<int:number>")
+@login_required
+def window(hall_code: str, number: int):
+    """The working page of one window (窗口工作台)."""
+    principal = _staff_principal()
+    hall = tickets.get_hall(db.session, hall_code)
+    check_hall(principal, hall)
+    win = tickets.get_window(db.session, hall, number)
+    state = window_state(hall, win)
+    waiting = {q["prefix"]: q["waiting"] for q in state["queues"]}
+    served = [
+        {"prefix": q.prefix, "name": q.name, "waiting": waiting.get(q.prefix, 0)}
+        for q in win.queues
+    ]
+    other = (
+        win.staff
+        if win.staff and win.status != "closed" and win.staff_id != current_user.id
+        else None
+    )
+    return render_template(
+        "counter/window.html",
+        hall=hall,
+        win=win,
+        state=state,
+        served=served,
+        duty_warning=other.display_name if other else None,
+    )

@@ -58,7 +58,9 @@ def ticket_dict(ticket: Ticket) -> dict:
         "called_at": iso(ticket.called_at),
         "started_at": iso(ticket.started_at),
         "finished_at": iso(ticket.finished_at),
+        "last_called_at": iso(ticket.last_called_at),
         "call_count": ticket.call_count,
+        "returned": ticket.returned,
     }
 
 
@@ -91,7 +93,11 @@ def window_dict(window: Window, current: Ticket | None) -> dict:
                 "number": current.label,
                 "status": current.status,
                 "queue": current.queue.prefix,
+                "priority": current.priority,
+                "matter_name": current.matter.name if current.matter else None,
+                "call_count": current.call_count,
                 "called_at": iso(current.called_at),
+                "last_called_at": iso(current.last_called_at),
                 "started_at": iso(current.started_at),
             }
             if current

@@ -1,1 +1,133 @@
-"""Management views."""
+"""Management views (管理): choose a hall, set the screens' notice line, see windows and accounts."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from flask import flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext
+from flask_login import login_required
+
+from hall import realtime
+from hall.auth import Forbidden, check_hall, current_principal
+from hall.domain import tickets
+from hall.domain.errors import DomainError
+from hall.extensions import db
+from hall.manage import blueprint
+from hall.models import Hall, User, Window
+
+MANAGERS = ("admin", "manager")
+NOTICE_MAX = 500  # the limit hall.domain.tickets.set_notice enforces
+
+
+def _manager():
+    """The signed-in principal when it is an admin or a manager; 403 otherwise."""
+    principal = current_principal()
+    if principal is None or principal.role not in MANAGERS:
+        raise Forbidden(
+            "forbidden", "只有管理员和负责人可以进入管理页面", "Only admins and managers may manage"
+        )
+    return principal
+
+
+def _halls_for(principal) -> list[Hall]:
+    """Halls this principal manages: its own, or every hall for accounts without one."""
+    if principal.hall_id is not None:
+        return [db.session.get(Hall, principal.hall_id)]
+    return list(db.session.scalars(sa.select(Hall).order_by(Hall.code)))
+
+
+ROLE_NAMES = {
+    "admin": lazy_gettext("管理员"),
+    "manager": lazy_gettext("负责人"),
+    "staff": lazy_gettext("窗口工作人员"),
+}
+STATUS_NAMES = {
+    "open": lazy_gettext("服务中"),
+    "paused": lazy_gettext("暂停服务"),
+    "closed": lazy_gettext("未上岗"),
+}
+
+
+def hall_overview(hall: Hall) -> dict:
+    """The read-only lists of a hall: windows with their queues and staff, and accounts."""
+    windows = db.session.scalars(
+        sa.select(Window).where(Window.hall_id == hall.id).order_by(Window.number)
+    )
+    users = db.session.scalars(
+        sa.select(User).where(User.hall_id == hall.id).order_by(User.role, User.username)
+    )
+    return {
+        "windows": [
+            {
+                "number": w.number,
+                "name": w.name,
+                "status": w.status,
+                "status_name": str(STATUS_NAMES[w.status]),
+                "staff": w.staff.display_name if w.staff else "",
+                "queues": [f"{q.prefix} {q.name}" for q in w.queues],
+            }
+            for w in windows
+        ],
+        "accounts": [
+            {
+                "username": u.username,
+                "display_name": u.display_name,
+                "job_number": u.job_number,
+                "role": str(ROLE_NAMES.get(u.role, u.role)),
+                "active": u.active,
+            }
+            for u in users
+        ],
+    }
+
+
+def _render(hall: Hall, halls: list[Hall], *, notice: str | None = None, error=None, status=200):
+    return render_template(
+        "manage/index.html",
+        hall=hall,
+        halls=[{"code": h.code, "name": h.name} for h in halls],
+        notice=hall.notice if notice is None else notice,
+        saved_notice=hall.notice,
+        notice_max=NOTICE_MAX,
+        error=error,
+        overview=hall_overview(hall),
+    ), status
+
+
+@blueprint.get("/")
+@login_required
+def index():
+    """Choose a hall (?hall=code) and manage it."""
+    principal = _manager()
+    halls = _halls_for(principal)
+    if not halls:
+        return render_template(
+            "error.html", status=404, zh=_("还没有大厅"), en="There is no hall yet"
+        ), 404
+    code = request.args.get("hall")
+    hall = tickets.get_hall(db.session, code) if code else halls[0]
+    check_hall(principal, hall)
+    return _render(hall, halls)
+
+
+@blueprint.post("/<hall_code>/notice")
+@login_required
+def set_notice(hall_code: str):
+    """Set the scrolling notice line of the hall screens (滚动通知); screens show it live."""
+    principal = _manager()
+    hall = tickets.get_hall(db.session, hall_code)
+    check_hall(principal, hall)
+    text = request.form.get("notice", "")
+    try:
+        tickets.set_notice(db.session, hall.code, text, actor=principal.actor)
+        realtime.commit_and_publish(db.session)
+    except DomainError as err:
+        db.session.rollback()
+        realtime.discard(db.session)
+        hall = tickets.get_hall(db.session, hall_code)
+        return _render(
+            hall, _halls_for(principal), notice=text, error=(err.zh, err.en), status=err.status
+        )
+    flash(_("大厅屏幕的滚动通知已更新。"), "info")
+    return redirect(url_for("manage.index", hall=hall.code))

@@ -6,11 +6,10 @@ Create Date: 2026-11-27 18:59:31.000434
 
 """
 
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
 import hall.models.base
-
 
 # revision identifiers, used by Alembic.
 revision = "0001"

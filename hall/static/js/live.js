@@ -48,6 +48,7 @@
     });
     socket.io.on("reconnect_attempt", function () { setStatus("connecting"); });
     socket.on("board", function (board) {
+      if (board.seq < state.seq) { resync(); return; } // older than what we applied: ask again
       state.seq = board.seq;
       state.lastMessageAt = Date.now();
       if (options.onBoard) options.onBoard(board);
