@@ -16,8 +16,9 @@ from hall import realtime
 from hall.domain import board, tickets
 from hall.domain.errors import DomainError, Invalid
 from hall.extensions import csrf, db
-from hall.models import Department, Hall, Matter, Queue, Ticket
-from hall.urls import slip_url, track_url
+from hall.models import Department, Hall, Matter, Queue
+from hall.presenters import ticket_status, ticket_view
+from hall.urls import track_url
 from kiosk import blueprint
 
 TIME_FORMAT = "%Y-%m-%d %H:%M"
@@ -48,25 +49,6 @@ def json_errors(view):
 def local_time(hall: Hall, value) -> str:
     """An instant as the hall's wall-clock time (2026-03-02 09:15), '' for None."""
     return value.astimezone(ZoneInfo(hall.timezone)).strftime(TIME_FORMAT) if value else ""
-
-
-def ticket_status(ticket: Ticket) -> dict:
-    """A ticket with its position in the queue and the estimated wait (what phones show)."""
-    default = current_app.config["HALL_DEFAULT_SERVICE_MINUTES"]
-    return {
-        **board.ticket_dict(ticket),
-        "waiting_ahead": tickets.waiting_ahead(db.session, ticket),
-        "estimated_wait_minutes": tickets.estimated_wait_minutes(db.session, ticket, default),
-    }
-
-
-def ticket_view(ticket: Ticket) -> dict:
-    """A ticket as the API's ticket view: its status plus the tracking and slip links."""
-    return {
-        **ticket_status(ticket),
-        "track_url": track_url(ticket.token),
-        "slip_url": slip_url(ticket.token),
-    }
 
 
 def _body() -> dict:

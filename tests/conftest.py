@@ -3,6 +3,7 @@ clients, tokens, a live server in a thread, and the demo hall."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -246,6 +247,26 @@ class LiveServer:
     def stop(self) -> None:
         self.server.shutdown()
         self.thread.join(5)
+
+
+@contextlib.contextmanager
+def serving_demo(url: str, **config):
+    """The demo hall on a fresh app and a real port; the server knows the staff passwords."""
+    from hall import demo as demo_data
+
+    application = make_app(url, **config)
+    with application.app_context():
+        passwords = demo_data.load(db.session).passwords
+        db.session.commit()
+    server = LiveServer(application).start()
+    server.passwords = passwords
+    try:
+        yield server
+    finally:
+        server.stop()
+        with application.app_context():
+            db.session.remove()
+            db.engine.dispose()
 
 
 @pytest.fixture

@@ -8,27 +8,15 @@ import json
 
 import pytest
 
-from hall.extensions import db
-from tests.conftest import ARTIFACTS, LiveServer, make_app
+from tests.conftest import ARTIFACTS, serving_demo
 from tests.test_display import FAKE_ENGINE, ZH
 
 
 @pytest.fixture
 def hall_server(sqlite_url):
     """The demo hall on a real port with its staff passwords (SQLite: a browser test)."""
-    from hall import demo
-
-    app = make_app(sqlite_url)
-    with app.app_context():
-        passwords = demo.load(db.session).passwords
-        db.session.commit()
-    server = LiveServer(app).start()
-    server.passwords = passwords
-    yield server
-    server.stop()
-    with app.app_context():
-        db.session.remove()
-        db.engine.dispose()
+    with serving_demo(sqlite_url) as server:
+        yield server
 
 
 @pytest.mark.browser

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 from hall.extensions import db, socketio
 from hall.models import Ticket
-from tests.conftest import LiveServer, make_app, open_windows
+from tests.conftest import make_app, open_windows, serving_demo
 
 JSON = {"Accept": "application/json"}
 
@@ -299,18 +299,8 @@ def new_page(context, viewport: dict):
 @pytest.fixture
 def kiosk_server(sqlite_url):
     """The demo hall on a real port, with a short idle timeout (SQLite: a browser test)."""
-    app = make_app(sqlite_url, HALL_KIOSK_IDLE_SECONDS=5)
-    with app.app_context():
-        from hall import demo
-
-        demo.load(db.session)
-        db.session.commit()
-    server = LiveServer(app).start()
-    yield server
-    server.stop()
-    with app.app_context():
-        db.session.remove()
-        db.engine.dispose()
+    with serving_demo(sqlite_url, HALL_KIOSK_IDLE_SECONDS=5) as server:
+        yield server
 
 
 @pytest.mark.browser

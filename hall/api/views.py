@@ -12,7 +12,7 @@ from hall.auth import check_hall, current_principal, require
 from hall.domain import board, tickets
 from hall.domain.errors import Invalid
 from hall.extensions import csrf, db
-from hall.urls import slip_url, track_url
+from hall.presenters import ticket_view
 
 STAFF = ("staff", "manager", "admin")
 
@@ -80,21 +80,6 @@ def int_field(data: dict, name: str, *, required: bool = False) -> int | None:
             field=name,
         )
     return number
-
-
-def ticket_view(ticket) -> dict:
-    """A ticket as the API returns it: its state, position, estimate and links."""
-    default = current_app.config["HALL_DEFAULT_SERVICE_MINUTES"]
-    ahead = tickets.waiting_ahead(db.session, ticket)
-    return {
-        **board.ticket_dict(ticket),
-        "waiting_ahead": ahead,
-        "estimated_wait_minutes": tickets.estimated_wait_minutes(
-            db.session, ticket, default, ahead=ahead
-        ),
-        "track_url": track_url(ticket.token),
-        "slip_url": slip_url(ticket.token),
-    }
 
 
 def _staff_for_hall(hall_code: str):

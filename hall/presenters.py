@@ -1,0 +1,35 @@
+"""What the views return for a ticket: its state, position, wait estimate and links.
+
+One place, so the kiosk, the phone page and the JSON API always agree.
+"""
+
+from __future__ import annotations
+
+from flask import current_app
+
+from hall.domain import board, tickets
+from hall.extensions import db
+from hall.models import Ticket
+from hall.urls import slip_url, track_url
+
+
+def ticket_status(ticket: Ticket) -> dict:
+    """A ticket with how many are ahead and the estimated wait (what phones show)."""
+    default = current_app.config["HALL_DEFAULT_SERVICE_MINUTES"]
+    ahead = tickets.waiting_ahead(db.session, ticket)
+    return {
+        **board.ticket_dict(ticket),
+        "waiting_ahead": ahead,
+        "estimated_wait_minutes": tickets.estimated_wait_minutes(
+            db.session, ticket, default, ahead=ahead
+        ),
+    }
+
+
+def ticket_view(ticket: Ticket) -> dict:
+    """A ticket as the API and the kiosk return it: status plus tracking and slip links."""
+    return {
+        **ticket_status(ticket),
+        "track_url": track_url(ticket.token),
+        "slip_url": slip_url(ticket.token),
+    }
