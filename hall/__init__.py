@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import secrets
+import threading
 from pathlib import Path
 
 from flask import Flask, has_request_context, jsonify, render_template, request
@@ -19,6 +20,7 @@ __version__ = "0.1.0"
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 LOCALES = ("zh_CN", "en")
+SQLITE_BUSY_SECONDS = 30
 log = logging.getLogger(__name__)
 
 
@@ -119,17 +121,49 @@ def _tune_engine(engine) -> None:
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_SECONDS * 1000}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
+
+    # Writers of this process queue on a lock instead of in SQLite's busy handler, which
+    # sleeps up to 100 ms between tries: the lock wakes the next writer as soon as one ends,
+    # so waits are short and fair. SQLite's own locking still guards other processes.
+    writer = threading.Lock()
+    held = "hall_write_lock"
+
+    def _release(info) -> None:
+        if info.pop(held, False):
+            writer.release()
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection):
         # Reads of GET requests (pages, boards) begin deferred: under WAL they never wait for
         # nor block a writer. Everything else may write and takes the write lock up front, so
         # a read-then-write transaction can never fail on a lock upgrade.
-        reading = has_request_context() and request.method in ("GET", "HEAD", "OPTIONS")
-        connection.exec_driver_sql("BEGIN" if reading else "BEGIN IMMEDIATE")
+        if has_request_context() and request.method in ("GET", "HEAD", "OPTIONS"):
+            connection.exec_driver_sql("BEGIN")
+            return
+        if writer.acquire(timeout=SQLITE_BUSY_SECONDS):
+            connection.info[held] = True
+        try:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+        except Exception:
+            _release(connection.info)
+            raise
+
+    @event.listens_for(engine, "commit")
+    @event.listens_for(engine, "rollback")
+    def _on_end(connection):
+        _release(connection.info)
+
+    @event.listens_for(engine, "reset")
+    def _on_reset(_dbapi_connection, record, _state):
+        _release(record.info)
+
+    @event.listens_for(engine, "close")
+    @event.listens_for(engine, "invalidate")
+    def _on_close(_dbapi_connection, record, *_args):
+        _release(record.info)
 
 
 def _locale() -> str:
