@@ -13,7 +13,7 @@ from flask_login import current_user
 from sqlalchemy.orm import Session, joinedload
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from hall.domain.errors import DomainError, Invalid
+from hall.domain.errors import DomainError, Forbidden, Invalid
 from hall.domain.tickets import Actor
 from hall.extensions import db, login_manager
 from hall.models import ApiToken, Hall, User
@@ -25,12 +25,6 @@ class Unauthorized(DomainError):
     """No valid credentials were given."""
 
     status = 401
-
-
-class Forbidden(DomainError):
-    """The credentials do not allow this action."""
-
-    status = 403
 
 
 def hash_token(token: str) -> str:
@@ -118,6 +112,7 @@ class Principal:
         return Actor(
             user_id=self.user.id if self.user else None,
             device_id=self.token.id if self.token else None,
+            hall_id=self.hall_id,
         )
 
     @property

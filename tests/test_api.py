@@ -174,3 +174,40 @@ def test_bad_requests_never_answer_500(client, staff_token, method, url, payload
     response = getattr(client, method)(url, json=payload, headers=auth(staff_token))
     assert response.status_code == status, response.get_data(as_text=True)
     assert response.is_json and response.json["error"]
+
+
+def test_staff_of_one_hall_cannot_act_on_another_halls_tickets(app, client, staff_token):
+    from hall import realtime
+    from hall.domain import tickets
+    from hall.models import Hall, Queue, Window, WindowQueue
+
+    with app.app_context():
+        east = Hall(code="east", name="东街道便民服务中心", timezone="Asia/Shanghai", seq=0)
+        db.session.add(east)
+        db.session.flush()
+        queue = Queue(hall_id=east.id, prefix="A", name="综合")
+        db.session.add(queue)
+        db.session.flush()
+        db.session.add(
+            Window(
+                hall_id=east.id,
+                number=1,
+                name="综合",
+                status="open",
+                queue_links=[WindowQueue(queue_id=queue.id, position=0)],
+            )
+        )
+        db.session.flush()
+        ticket = tickets.issue(db.session, "east", queue_prefix="A")
+        tickets.call_next(db.session, "east", 1)
+        realtime.commit_and_publish(db.session)
+        ticket_id = ticket.id
+    for action in ("recall", "finish", "no-show"):
+        refused = post(client, f"/api/v1/tickets/{ticket_id}/{action}", staff_token)
+        assert refused.status_code == 403 and refused.json["error"] == "other_hall"
+    moved = post(client, f"/api/v1/tickets/{ticket_id}/transfer", staff_token, {"to_queue": "A"})
+    assert moved.status_code == 403
+    calls = post(client, "/api/v1/halls/east/windows/1/call-next", staff_token)
+    assert calls.status_code == 403
+    with app.app_context():
+        assert db.session.get(Ticket, ticket_id).status == "called"

@@ -26,6 +26,12 @@ class NotFound(DomainError):
     status = 404
 
 
+class Forbidden(DomainError):
+    """The actor may not do this (another hall, a role that lacks the right)."""
+
+    status = 403
+
+
 class Conflict(DomainError):
     """The action is not allowed in the current state (ticket or window)."""
 

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from hall.domain import board
-from hall.domain.errors import Conflict, Invalid, NotFound
+from hall.domain.errors import Conflict, Forbidden, Invalid, NotFound
 from hall.models import (
     AuditEvent,
     Hall,
@@ -43,6 +43,7 @@ class Actor:
 
     user_id: int | None = None
     device_id: int | None = None
+    hall_id: int | None = None  # the hall the actor is bound to; None: every hall
 
 
 NOBODY = Actor()
@@ -191,10 +192,14 @@ def _log(session: Session, ticket: Ticket, action: str, actor: Actor, detail: st
     )
 
 
-def _ticket_event(session: Session, hall: Hall, ticket: Ticket, name: str, **extra) -> dict:
+def _ticket_event(
+    session: Session, hall: Hall, ticket: Ticket, name: str, *, moved: bool = False, **extra
+) -> dict:
+    """Queue a ticket event with the ticket and the waiting counts; `moved` when its queue or
+    window ids were just changed, so its relationships are read again."""
     session.flush()
-    # relationships follow the ids just set (identity-map lookups, usually no SQL)
-    session.expire(ticket, ["queue", "window", "target_window", "matter"])
+    if moved:
+        session.expire(ticket, ["queue", "window", "target_window"])
     payload = {
         "ticket": board.ticket_dict(ticket),
         "waiting": board.waiting_counts(session, hall, ticket.service_day),
@@ -420,6 +425,7 @@ _CANDIDATES = (
     )
     .limit(CANDIDATES)
 )
+_BUSY = sa.select(_T.c.label).where(_T.c.window_id == sa.bindparam("window_id"), board.ACTIVE)
 _NOW = sa.bindparam("p_now", type_=UTCDateTime())
 # Claim a ticket only if it is still waiting: the guard against two windows calling it.
 _CLAIM = (
@@ -460,13 +466,13 @@ def call_next(
     hall = get_hall(session, hall_code)
     window = _lock_window(session, hall, window_number)
     _require_open(window)
-    busy = board.current_tickets(session, hall).get(window.id)
+    busy = session.execute(_BUSY, {"window_id": window.id}).scalar()
     if busy is not None:
         raise Conflict(
             "window_busy",
-            f"{window.number} 号窗口还在办理 {busy.label}，请先办结或过号",
-            f"Window {window.number} still has {busy.label}; finish it or mark it a no-show",
-            current=busy.label,
+            f"{window.number} 号窗口还在办理 {busy}，请先办结或过号",
+            f"Window {window.number} still has {busy}; finish it or mark it a no-show",
+            current=busy,
         )
     now = now or utcnow()
     day = board.service_day(hall, now)
@@ -496,6 +502,7 @@ def _announce(session: Session, hall: Hall, ticket: Ticket, *, recall: bool) -> 
         hall,
         ticket,
         "ticket.called",
+        moved=not recall,
         number=ticket.label,
         window=window.number,
         window_name=window.name,
@@ -506,10 +513,17 @@ def _announce(session: Session, hall: Hall, ticket: Ticket, *, recall: bool) -> 
 
 
 def _acting_on(
-    session: Session, ticket_id: int, allowed: tuple[str, ...], action: str, window_number
+    session: Session,
+    ticket_id: int,
+    allowed: tuple[str, ...],
+    action: str,
+    window_number,
+    actor: Actor,
 ) -> tuple[Hall, Ticket]:
-    """Load a ticket for an action, refusing it when the state or the window is wrong."""
+    """Load a ticket for an action, refusing it when the hall, state or window is wrong."""
     ticket = get_ticket(session, ticket_id, lock=True)
+    if actor.hall_id is not None and ticket.hall_id != actor.hall_id:
+        raise Forbidden("other_hall", "无权操作其他大厅", "Not allowed for another hall")
     hall = session.get(Hall, ticket.hall_id)
     if ticket.status not in allowed:
         raise Conflict(
@@ -551,7 +565,7 @@ ACTION_ZH = {
 
 def recall(session: Session, ticket_id: int, *, window_number=None, actor=NOBODY) -> Ticket:
     """Call the same ticket again (重呼); counted."""
-    hall, ticket = _acting_on(session, ticket_id, ("called",), "recall", window_number)
+    hall, ticket = _acting_on(session, ticket_id, ("called",), "recall", window_number, actor)
     now = utcnow()
     ticket.call_count += 1
     ticket.last_called_at = now
@@ -562,7 +576,7 @@ def recall(session: Session, ticket_id: int, *, window_number=None, actor=NOBODY
 
 def no_show(session: Session, ticket_id: int, *, window_number=None, actor=NOBODY) -> Ticket:
     """Mark a called ticket as not showing up (过号); it may come back once."""
-    hall, ticket = _acting_on(session, ticket_id, ("called",), "no-show", window_number)
+    hall, ticket = _acting_on(session, ticket_id, ("called",), "no-show", window_number, actor)
     ticket.status = "no_show"
     _log(session, ticket, "no_show", actor)
     _ticket_event(session, hall, ticket, "ticket.updated", action="no_show")
@@ -573,7 +587,7 @@ def return_ticket(
     session: Session, ticket_id: int, *, after: int = 0, actor: Actor = NOBODY
 ) -> Ticket:
     """Put a no-show back in its queue once (过号重排): at the head, or after ``after`` others."""
-    hall, ticket = _acting_on(session, ticket_id, ("no_show",), "return", None)
+    hall, ticket = _acting_on(session, ticket_id, ("no_show",), "return", None, actor)
     if ticket.returned:
         raise Conflict(
             "already_returned",
@@ -604,13 +618,13 @@ def return_ticket(
     ticket.sort_at = sort_at
     ticket.window_id = None
     _log(session, ticket, "returned", actor, f"after={after}")
-    _ticket_event(session, hall, ticket, "ticket.updated", action="returned")
+    _ticket_event(session, hall, ticket, "ticket.updated", moved=True, action="returned")
     return ticket
 
 
 def start(session: Session, ticket_id: int, *, window_number=None, actor=NOBODY) -> Ticket:
     """The resident has arrived at the window: service starts (开始办理)."""
-    hall, ticket = _acting_on(session, ticket_id, ("called",), "start", window_number)
+    hall, ticket = _acting_on(session, ticket_id, ("called",), "start", window_number, actor)
     ticket.status = "serving"
     ticket.started_at = utcnow()
     _log(session, ticket, "started", actor)
@@ -620,7 +634,9 @@ def start(session: Session, ticket_id: int, *, window_number=None, actor=NOBODY)
 
 def finish(session: Session, ticket_id: int, *, window_number=None, actor=NOBODY) -> Ticket:
     """Service is over (办结); the window is free for the next call."""
-    hall, ticket = _acting_on(session, ticket_id, ("called", "serving"), "finish", window_number)
+    hall, ticket = _acting_on(
+        session, ticket_id, ("called", "serving"), "finish", window_number, actor
+    )
     ticket.status = "finished"
     ticket.finished_at = utcnow()
     _log(session, ticket, "finished", actor)
@@ -638,7 +654,9 @@ def transfer(
     actor: Actor = NOBODY,
 ) -> Ticket:
     """Move a ticket to another queue or window (转移): same number, ahead of later arrivals."""
-    hall, ticket = _acting_on(session, ticket_id, ("called", "serving"), "transfer", window_number)
+    hall, ticket = _acting_on(
+        session, ticket_id, ("called", "serving"), "transfer", window_number, actor
+    )
     if (to_queue is None) == (to_window is None):
         raise Invalid(
             "transfer_target",
@@ -667,7 +685,7 @@ def transfer(
     _log(session, ticket, "transferred", actor, detail)
     ticket.status = "waiting"
     ticket.window_id = None
-    _ticket_event(session, hall, ticket, "ticket.updated", action="transferred")
+    _ticket_event(session, hall, ticket, "ticket.updated", moved=True, action="transferred")
     return ticket
 
 
