@@ -8,14 +8,14 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from flask import Response, current_app, jsonify, render_template, request, url_for
 from flask_babel import gettext as _
-from flask_wtf.csrf import CSRFError
 from sqlalchemy.orm import joinedload
 
 import printouts
 from hall import realtime
 from hall.domain import board, tickets
-from hall.domain.errors import DomainError, Invalid
+from hall.domain.errors import DomainError
 from hall.extensions import csrf, db
+from hall.jsonbody import body, check_csrf, ticket_request
 from hall.models import Department, Hall, Matter, Queue
 from hall.presenters import ticket_status, ticket_view
 from hall.urls import track_url
@@ -49,34 +49,6 @@ def json_errors(view):
 def local_time(hall: Hall, value) -> str:
     """An instant as the hall's wall-clock time (2026-03-02 09:15), '' for None."""
     return value.astimezone(ZoneInfo(hall.timezone)).strftime(TIME_FORMAT) if value else ""
-
-
-def _body() -> dict:
-    """The JSON object of the request, or Invalid."""
-    data = request.get_json(force=True, silent=True)
-    if not isinstance(data, dict):
-        raise Invalid("bad_json", "请求体必须是 JSON 对象", "The body must be a JSON object")
-    return data
-
-
-def _code(data: dict, name: str, max_len: int) -> str | None:
-    """A short code field (queue prefix, matter code), or None when absent."""
-    value = data.get(name)
-    if value is None or value == "":
-        return None
-    if not isinstance(value, str) or len(value.strip()) > max_len:
-        raise Invalid("bad_field", f"字段 {name} 不正确", f"Field {name} is not valid", field=name)
-    return value.strip()
-
-
-def _check_csrf() -> None:
-    """The kiosk page sends its CSRF token in X-CSRFToken; a stale page is told to reload."""
-    try:
-        csrf.protect()
-    except CSRFError as err:
-        raise Invalid(
-            "csrf", "页面已过期，请刷新后重试", "The page has expired; reload and try again"
-        ) from err
 
 
 def _catalogue(hall: Hall) -> tuple[list[dict], list[dict]]:
@@ -181,22 +153,8 @@ def kiosk(hall_code: str):
 @json_errors
 def issue(hall_code: str):
     """Take a ticket (取号): {"queue": "A"} or {"matter": "BD-001"}, optional "priority"."""
-    _check_csrf()
-    data = _body()
-    queue = _code(data, "queue", 4)
-    matter = _code(data, "matter", 64)
-    priority = data.get("priority", False)
-    if not isinstance(priority, bool):
-        raise Invalid(
-            "bad_field",
-            "priority 应为 true 或 false",
-            "priority must be true or false",
-            field="priority",
-        )
-    if queue and matter:
-        raise Invalid(
-            "queue_or_matter", "业务类型与事项只能选一个", "Give queue or matter, not both"
-        )
+    check_csrf()
+    queue, matter, priority = ticket_request(body(empty_ok=False, force=True))
     ticket = tickets.issue(
         db.session,
         hall_code,

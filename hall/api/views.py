@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 from flask import current_app, jsonify, request
-from flask_wtf.csrf import CSRFError
 
 from hall import realtime
 from hall.api import blueprint
 from hall.api.openapi import document
 from hall.auth import check_hall, current_principal, require
 from hall.domain import board, tickets
-from hall.domain.errors import Invalid
-from hall.extensions import csrf, db
+from hall.extensions import db
+from hall.jsonbody import body, check_csrf, int_field, text_field, ticket_request
 from hall.presenters import ticket_view
 
 STAFF = ("staff", "manager", "admin")
@@ -24,62 +23,7 @@ def _csrf_for_cookie_sessions():
         return
     principal = current_principal()
     if principal is not None and principal.via_session:
-        try:
-            csrf.protect()
-        except CSRFError as err:
-            raise Invalid(
-                "csrf", "页面已过期，请刷新后重试", "The page has expired; reload and try again"
-            ) from err
-
-
-def body() -> dict:
-    """The JSON object of the request; {} for an empty body, 400 for anything else."""
-    if not request.get_data(cache=True):
-        return {}
-    data = request.get_json(silent=True)
-    if not isinstance(data, dict):
-        raise Invalid("bad_json", "请求体必须是 JSON 对象", "The body must be a JSON object")
-    return data
-
-
-def text_field(data: dict, name: str, *, required: bool = False, max_len: int = 64) -> str | None:
-    """A short string field, validated."""
-    value = data.get(name)
-    if value is None or value == "":
-        if required:
-            raise Invalid("missing_field", f"缺少字段 {name}", f"Missing field {name}", field=name)
-        return None
-    if not isinstance(value, str) or len(value) > max_len:
-        raise Invalid(
-            "bad_field",
-            f"字段 {name} 应为字符串",
-            f"Field {name} must be a short string",
-            field=name,
-        )
-    return value.strip()
-
-
-def int_field(data: dict, name: str, *, required: bool = False) -> int | None:
-    """A positive integer field (numbers in strings accepted), validated."""
-    value = data.get(name)
-    if value is None or value == "":
-        if required:
-            raise Invalid("missing_field", f"缺少字段 {name}", f"Missing field {name}", field=name)
-        return None
-    if isinstance(value, bool):
-        value = None
-    try:
-        number = int(value)
-    except (TypeError, ValueError):
-        number = None
-    if number is None or not 0 < number < 100000:
-        raise Invalid(
-            "bad_field",
-            f"字段 {name} 应为正整数",
-            f"Field {name} must be a positive integer",
-            field=name,
-        )
-    return number
+        check_csrf()
 
 
 def _staff_for_hall(hall_code: str):
@@ -119,20 +63,7 @@ def issue_ticket():
     """Issue a ticket for a queue or a matter (取号)."""
     data = body()
     hall_code = text_field(data, "hall", required=True)
-    queue = text_field(data, "queue", max_len=4)
-    matter = text_field(data, "matter")
-    priority = data.get("priority", False)
-    if not isinstance(priority, bool):
-        raise Invalid(
-            "bad_field",
-            "priority 应为 true 或 false",
-            "priority must be true or false",
-            field="priority",
-        )
-    if queue and matter:
-        raise Invalid(
-            "queue_or_matter", "queue 与 matter 只能给一个", "Give queue or matter, not both"
-        )
+    queue, matter, priority = ticket_request(data)
     principal = current_principal()
     hall = tickets.get_hall(db.session, hall_code)
     check_hall(principal, hall)
