@@ -118,14 +118,29 @@ def make_app(url: str, **extra):
     return create_app(config)
 
 
+def dispose(application) -> None:
+    """Close the app's session and every pooled connection (files and sockets released)."""
+    with application.app_context():
+        db.session.remove()
+        db.engine.dispose()
+
+
+def load_demo(application) -> dict[str, str]:
+    """Load the demo hall into the app's database; returns the new accounts' passwords."""
+    from hall import demo as demo_data
+
+    with application.app_context():
+        passwords = demo_data.load(db.session).passwords
+        db.session.commit()
+    return passwords
+
+
 @pytest.fixture
 def app(database_url):
     """The application on an empty migrated database (SQLite, then PostgreSQL)."""
     application = make_app(database_url)
     yield application
-    with application.app_context():
-        db.session.remove()
-        db.engine.dispose()
+    dispose(application)
 
 
 @pytest.fixture
@@ -134,30 +149,19 @@ def pg_app(pg_database):
     _truncate_pg(pg_database)
     application = make_app(pg_database)
     yield application
-    with application.app_context():
-        db.session.remove()
-        db.engine.dispose()
+    dispose(application)
 
 
 @pytest.fixture
 def pg_demo(pg_app):
     """The demo hall loaded on PostgreSQL."""
-    from hall import demo as demo_data
-
-    with pg_app.app_context():
-        demo_data.load(db.session)
-        db.session.commit()
+    load_demo(pg_app)
 
 
 @pytest.fixture
 def demo(app):
     """The demo hall loaded; returns the passwords of its accounts."""
-    from hall import demo as demo_data
-
-    with app.app_context():
-        result = demo_data.load(db.session)
-        db.session.commit()
-        return result.passwords
+    return load_demo(app)
 
 
 @pytest.fixture
@@ -252,21 +256,15 @@ class LiveServer:
 @contextlib.contextmanager
 def serving_demo(url: str, **config):
     """The demo hall on a fresh app and a real port; the server knows the staff passwords."""
-    from hall import demo as demo_data
-
     application = make_app(url, **config)
-    with application.app_context():
-        passwords = demo_data.load(db.session).passwords
-        db.session.commit()
+    passwords = load_demo(application)
     server = LiveServer(application).start()
     server.passwords = passwords
     try:
         yield server
     finally:
         server.stop()
-        with application.app_context():
-            db.session.remove()
-            db.engine.dispose()
+        dispose(application)
 
 
 @pytest.fixture

@@ -120,6 +120,14 @@ def _staff_principal():
     return principal
 
 
+def _staff_hall(hall_code: str):
+    """The signed-in staff member and the hall they act in (403 for another hall)."""
+    principal = _staff_principal()
+    hall = tickets.get_hall(db.session, hall_code)
+    check_hall(principal, hall)
+    return principal, hall
+
+
 @blueprint.get("/")
 @login_required
 def index():
@@ -150,9 +158,7 @@ def index():
 @login_required
 def open_window(hall_code: str, number: int):
     """Sign in to a window (上岗): open it with the current user on duty, then work there."""
-    principal = _staff_principal()
-    hall = tickets.get_hall(db.session, hall_code)
-    check_hall(principal, hall)
+    principal, hall = _staff_hall(hall_code)
     window = tickets.get_window(db.session, hall, number)
     if window.staff_id != current_user.id or window.status == "closed":
         tickets.set_window_status(
@@ -238,9 +244,7 @@ def window_state(hall: Hall, window: Window) -> dict:
 @login_required
 def window(hall_code: str, number: int):
     """The working page of one window (窗口工作台)."""
-    principal = _staff_principal()
-    hall = tickets.get_hall(db.session, hall_code)
-    check_hall(principal, hall)
+    _principal, hall = _staff_hall(hall_code)
     win = tickets.get_window(db.session, hall, number)
     state = window_state(hall, win)
     waiting = {q["prefix"]: q["waiting"] for q in state["queues"]}
