@@ -2,17 +2,27 @@
 
 from hall.models.audit import AuditEvent
 from hall.models.base import Base, UTCDateTime, utcnow
-from hall.models.catalog import MATTER_KINDS, Matter, Queue
+from hall.models.catalog import (
+    LIMIT_UNITS,
+    MATERIAL_FORMS,
+    MATTER_KINDS,
+    Material,
+    Matter,
+    Queue,
+)
 from hall.models.org import ApiToken, Department, Hall, User, Window, WindowQueue
 from hall.models.tickets import NumberCounter, Ticket, TicketEvent
 
 __all__ = [
+    "LIMIT_UNITS",
+    "MATERIAL_FORMS",
     "MATTER_KINDS",
     "ApiToken",
     "AuditEvent",
     "Base",
     "Department",
     "Hall",
+    "Material",
     "Matter",
     "NumberCounter",
     "Queue",

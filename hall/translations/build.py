@@ -1,4 +1,4 @@
-"""Build the English catalogue from en.tsv (Chinese source text <TAB> English).
+"""Build the English catalogue from en.tsv and en-*.tsv (Chinese source <TAB> English).
 
 Chinese is the source language of every page: templates and code say `_('中文')`, and the
 English catalogue translates from Chinese. Run after adding strings:
@@ -28,16 +28,23 @@ METHODS = [
 ]
 
 
-def read_pairs(path: Path = HERE / "en.tsv") -> dict[str, str]:
-    """The translations: one `中文<TAB>English` pair a line; # starts a comment."""
+def read_pairs(folder: Path = HERE) -> dict[str, str]:
+    """The translations: one `中文<TAB>English` pair a line; # starts a comment.
+
+    en.tsv holds the core strings; each area may keep its own en-<area>.tsv (en-guide.tsv…).
+    A string given two different translations is an error.
+    """
     pairs: dict[str, str] = {}
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip() or line.startswith("#"):
-            continue
-        source, sep, english = line.partition("\t")
-        if not sep or not english.strip():
-            raise SystemExit(f"{path.name}:{number}: expected 中文<TAB>English")
-        pairs[source] = english.strip()
+    for path in sorted(folder.glob("en*.tsv")):
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            if not line.strip() or line.startswith("#"):
+                continue
+            source, sep, english = line.partition("\t")
+            if not sep or not english.strip():
+                raise SystemExit(f"{path.name}:{number}: expected 中文<TAB>English")
+            if pairs.get(source, english.strip()) != english.strip():
+                raise SystemExit(f"{path.name}:{number}: {source!r} translated twice, differently")
+            pairs[source] = english.strip()
     return pairs
 
 
