@@ -21,3 +21,8 @@ def track_url(token: str) -> str:
 def slip_url(token: str) -> str:
     """The 80 mm ticket slip PDF."""
     return external("kiosk.slip", token=token)
+
+
+def guide_url(code: str) -> str:
+    """The phone guide page of a matter (/guide/<code>), what guide QR codes open."""
+    return external("guide.matter", code=code)

@@ -1,7 +1,7 @@
-"""Management pages: hall settings such as the screens' notice line."""
+"""Management pages: the notice line, windows and accounts, the catalogue and its spreadsheet."""
 
 from flask import Blueprint
 
 blueprint = Blueprint("manage", __name__, url_prefix="/manage", template_folder="templates")
 
-from hall.manage import views  # noqa: E402,F401
+from hall.manage import catalog, spreadsheet, views  # noqa: E402,F401
