@@ -130,6 +130,13 @@ class Principal:
         return self.user.hall_id if self.user else None
 
 
+_TOKEN_BY_HASH = (
+    sa.select(ApiToken)
+    .options(joinedload(ApiToken.user))
+    .where(ApiToken.token_hash == sa.bindparam("token_hash"))
+)
+
+
 def current_principal() -> Principal | None:
     """Resolve the bearer token or the session cookie of the current request (cached)."""
     if "principal" in g:
@@ -144,11 +151,7 @@ def current_principal() -> Principal | None:
                 "认证头格式应为 Bearer <token>",
                 "Use Authorization: Bearer <token>",
             )
-        row = db.session.scalar(
-            sa.select(ApiToken)
-            .options(joinedload(ApiToken.user))
-            .where(ApiToken.token_hash == hash_token(value.strip()))
-        )
+        row = db.session.scalar(_TOKEN_BY_HASH, {"token_hash": hash_token(value.strip())})
         if row is None or row.revoked or (row.user is not None and not row.user.active):
             raise Unauthorized("bad_token", "令牌无效或已吊销", "Invalid or revoked token")
         principal = Principal(user=row.user, token=row)

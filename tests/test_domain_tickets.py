@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 from hall.domain import board, tickets
 from hall.domain.errors import Conflict, Invalid, NotFound
-from hall.models import Hall, Ticket, TicketEvent
+from hall.models import Hall, Matter, Ticket, TicketEvent
 from tests.conftest import open_windows
 
 
@@ -191,6 +191,20 @@ def test_unknown_hall_queue_and_matter_are_not_found(session, demo):
 def test_a_matter_ticket_joins_the_matters_queue(session, demo):
     ticket = tickets.issue(session, "demo", matter_code="BD-001")
     assert ticket.label == "D001" and ticket.matter.name.startswith("不动产转移登记")
+    # the issued ticket is the row as stored: same values when read back from the database
+    session.commit()
+    stored = session.execute(sa.select(Ticket.__table__).where(Ticket.id == ticket.id)).one()
+    for column in Ticket.__table__.columns:
+        assert getattr(ticket, column.key) == getattr(stored, column.key), column.key
+
+
+def test_a_retired_matter_takes_no_tickets(session, demo):
+    matter = session.scalar(sa.select(Matter).where(Matter.code == "BD-001"))
+    matter.active = False
+    session.commit()
+    with pytest.raises(NotFound) as refused:
+        tickets.issue(session, "demo", matter_code="BD-001")
+    assert refused.value.code == "matter_not_found"
 
 
 def test_every_change_writes_an_event_with_who_and_when(app, session, demo):

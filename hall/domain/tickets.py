@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
 from hall.domain import board
@@ -51,6 +51,18 @@ NOBODY = Actor()
 
 # ---------------------------------------------------------------- lookups
 
+# Statements of the hot paths are built once, with bound parameters: building a statement
+# costs several times more than executing it (see bench/README.md).
+_HALL_BY_CODE = sa.select(Hall).where(Hall.code == sa.bindparam("code"))
+_WINDOW_BY_NUMBER = sa.select(Window).where(
+    Window.hall_id == sa.bindparam("hall_id"), Window.number == sa.bindparam("number")
+)
+_QUEUE_BY_PREFIX = sa.select(Queue).where(
+    Queue.hall_id == sa.bindparam("hall_id"), Queue.prefix == sa.bindparam("prefix")
+)
+_TICKET_BY_TOKEN = sa.select(Ticket).where(Ticket.token == sa.bindparam("token"))
+_MATTER_BY_CODE = sa.select(Matter).where(Matter.code == sa.bindparam("code"))
+
 
 def get_hall(session: Session, code: str) -> Hall:
     """The hall with this code, or NotFound (looked up once per session)."""
@@ -58,7 +70,7 @@ def get_hall(session: Session, code: str) -> Hall:
     if code in known:
         hall = session.get(Hall, known[code])
     else:
-        hall = session.scalar(sa.select(Hall).where(Hall.code == code))
+        hall = session.scalar(_HALL_BY_CODE, {"code": code})
     if hall is not None:
         known[code] = hall.id
     if hall is None:
@@ -68,9 +80,7 @@ def get_hall(session: Session, code: str) -> Hall:
 
 def get_window(session: Session, hall: Hall, number: int) -> Window:
     """The window with this number in the hall, or NotFound."""
-    window = session.scalar(
-        sa.select(Window).where(Window.hall_id == hall.id, Window.number == number)
-    )
+    window = session.scalar(_WINDOW_BY_NUMBER, {"hall_id": hall.id, "number": number})
     if window is None:
         raise NotFound(
             "window_not_found", f"没有 {number} 号窗口", f"No window number {number} in this hall"
@@ -80,9 +90,7 @@ def get_window(session: Session, hall: Hall, number: int) -> Window:
 
 def get_queue(session: Session, hall: Hall, prefix: str) -> Queue:
     """The queue with this prefix in the hall, or NotFound."""
-    queue = session.scalar(
-        sa.select(Queue).where(Queue.hall_id == hall.id, Queue.prefix == prefix.upper())
-    )
+    queue = session.scalar(_QUEUE_BY_PREFIX, {"hall_id": hall.id, "prefix": prefix.upper()})
     if queue is None:
         raise NotFound("queue_not_found", f"没有 {prefix} 类业务队列", f"No queue {prefix}")
     return queue
@@ -98,7 +106,7 @@ def get_ticket(session: Session, ticket_id: int, *, lock: bool = False) -> Ticke
 
 def get_ticket_by_token(session: Session, token: str) -> Ticket:
     """The ticket behind a tracking token, or NotFound."""
-    ticket = session.scalar(sa.select(Ticket).where(Ticket.token == token))
+    ticket = session.scalar(_TICKET_BY_TOKEN, {"token": token})
     if ticket is None:
         raise NotFound("ticket_not_found", "没有这张票", "No such ticket")
     return ticket
@@ -106,8 +114,8 @@ def get_ticket_by_token(session: Session, token: str) -> Ticket:
 
 def queue_for_matter(session: Session, hall: Hall, code: str) -> tuple[Queue, Matter]:
     """The queue of this hall that handles a matter: its own queue, or one with its prefix."""
-    matter = session.scalar(sa.select(Matter).where(Matter.code == code))
-    if matter is None:
+    matter = session.scalar(_MATTER_BY_CODE, {"code": code})
+    if matter is None or not matter.active:
         raise NotFound("matter_not_found", f"没有编码为 {code} 的事项", f"No matter {code}")
     if matter.queue is None:
         raise Conflict(
@@ -115,9 +123,7 @@ def queue_for_matter(session: Session, hall: Hall, code: str) -> tuple[Queue, Ma
         )
     if matter.queue.hall_id == hall.id:
         return matter.queue, matter
-    queue = session.scalar(
-        sa.select(Queue).where(Queue.hall_id == hall.id, Queue.prefix == matter.queue.prefix)
-    )
+    queue = session.scalar(_QUEUE_BY_PREFIX, {"hall_id": hall.id, "prefix": matter.queue.prefix})
     if queue is None:
         raise NotFound(
             "matter_not_in_hall", "本大厅不办理该事项", "This matter is not handled in this hall"
@@ -231,28 +237,46 @@ def take_events(session: Session) -> list[dict]:
 # ---------------------------------------------------------------- issue
 
 
-def _next_number(session: Session, queue: Queue, day) -> int:
-    """Atomically take the next number of a queue for a service day."""
-    stmt = (
-        sa.update(NumberCounter)
-        .where(NumberCounter.queue_id == queue.id, NumberCounter.service_day == day)
-        .values(last=NumberCounter.last + 1)
-        .returning(NumberCounter.last)
-    )
-    number = session.execute(stmt).scalar_one_or_none()
-    if number is None:
-        dialect = session.get_bind().dialect.name
+_NC = NumberCounter.__table__
+_TAKE_NUMBER: dict[str, sa.Executable] = {}
+
+
+def _take_number_statement(dialect: str) -> sa.Executable:
+    """INSERT … ON CONFLICT DO UPDATE SET last = last + 1 RETURNING last: one atomic
+    statement that starts a queue's day at 1 or takes the next number."""
+    if dialect not in _TAKE_NUMBER:
         if dialect == "postgresql":
             from sqlalchemy.dialects.postgresql import insert
         else:
             from sqlalchemy.dialects.sqlite import insert
-        session.execute(
-            insert(NumberCounter)
-            .values(queue_id=queue.id, service_day=day, last=0)
-            .on_conflict_do_nothing()
+        stmt = insert(_NC).values(
+            queue_id=sa.bindparam("queue_id"), service_day=sa.bindparam("day"), last=1
         )
-        number = session.execute(stmt).scalar_one()
-    return number
+        _TAKE_NUMBER[dialect] = stmt.on_conflict_do_update(
+            index_elements=[_NC.c.queue_id, _NC.c.service_day],
+            set_={"last": _NC.c.last + 1},
+        ).returning(_NC.c.last)
+    return _TAKE_NUMBER[dialect]
+
+
+def _next_number(session: Session, queue: Queue, day) -> int:
+    """Atomically take the next number of a queue for a service day."""
+    stmt = _take_number_statement(session.get_bind().dialect.name)
+    return session.execute(stmt, {"queue_id": queue.id, "day": day}).scalar_one()
+
+
+_NEW_TICKET = sa.insert(_T).returning(_T.c.id)
+_NEW_TICKET_BLANKS = {
+    "window_id": None,
+    "target_window_id": None,
+    "staff_id": None,
+    "called_at": None,
+    "last_called_at": None,
+    "started_at": None,
+    "finished_at": None,
+    "call_count": 0,
+    "returned": False,
+}
 
 
 def issue(
@@ -277,22 +301,28 @@ def issue(
     now = now or utcnow()
     day = board.service_day(hall, now)
     number = _next_number(session, queue, day)
-    ticket = Ticket(
-        token=secrets.token_urlsafe(12),
-        hall_id=hall.id,
-        queue_id=queue.id,
-        issue_queue_id=queue.id,
-        service_day=day,
-        number=number,
-        label=f"{queue.prefix}{number:03d}",
-        matter_id=matter.id if matter else None,
-        priority=bool(priority),
-        status="waiting",
-        sort_at=now,
-        issued_at=now,
-    )
+    values = {
+        "token": secrets.token_urlsafe(12),
+        "hall_id": hall.id,
+        "queue_id": queue.id,
+        "issue_queue_id": queue.id,
+        "service_day": day,
+        "number": number,
+        "label": f"{queue.prefix}{number:03d}",
+        "matter_id": matter.id if matter else None,
+        "priority": bool(priority),
+        "status": "waiting",
+        "sort_at": now,
+        "issued_at": now,
+        **_NEW_TICKET_BLANKS,
+    }
+    # A Core INSERT, then the row joins the session as a loaded object: no unit-of-work flush
+    # and no SELECT to read it back.
+    ticket = Ticket(id=session.execute(_NEW_TICKET, values).scalar_one(), **values)
+    make_transient_to_detached(ticket)
     session.add(ticket)
-    session.flush()
+    set_committed_value(ticket, "queue", queue)
+    set_committed_value(ticket, "matter", matter)
     _log(session, ticket, "issued", actor, "priority" if priority else "")
     _ticket_event(session, hall, ticket, "ticket.issued")
     return ticket
