@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session, make_transient_to_detached
+from sqlalchemy.orm import Session, joinedload, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
 from hall.domain import board
@@ -60,6 +60,8 @@ _WINDOW_BY_NUMBER = sa.select(Window).where(
 _QUEUE_BY_PREFIX = sa.select(Queue).where(
     Queue.hall_id == sa.bindparam("hall_id"), Queue.prefix == sa.bindparam("prefix")
 )
+# a ticket is always shown with its queue (prefix, name): load both in one statement
+_WITH_QUEUE = [joinedload(Ticket.queue, innerjoin=True)]
 _TICKET_BY_TOKEN = sa.select(Ticket).where(Ticket.token == sa.bindparam("token"))
 _MATTER_BY_CODE = sa.select(Matter).where(Matter.code == sa.bindparam("code"))
 
@@ -98,7 +100,14 @@ def get_queue(session: Session, hall: Hall, prefix: str) -> Queue:
 
 def get_ticket(session: Session, ticket_id: int, *, lock: bool = False) -> Ticket:
     """The ticket with this id (fresh from the database, row-locked when asked), or NotFound."""
-    ticket = session.get(Ticket, ticket_id, populate_existing=True, with_for_update=lock or None)
+    ticket = session.get(
+        Ticket,
+        ticket_id,
+        populate_existing=True,
+        # lock the ticket row only, not the queue row joined to it
+        with_for_update={"of": Ticket} if lock else None,
+        options=_WITH_QUEUE,
+    )
     if ticket is None:
         raise NotFound("ticket_not_found", "没有这张票", f"No ticket {ticket_id}")
     return ticket
@@ -519,7 +528,7 @@ def call_next(
             }
             claimed = session.execute(_CLAIM, params).rowcount
             if claimed == 1:
-                ticket = session.get(Ticket, ticket_id, populate_existing=True)
+                ticket = session.get(Ticket, ticket_id, populate_existing=True, options=_WITH_QUEUE)
                 _log(session, ticket, "called", actor)
                 _announce(session, hall, ticket, recall=False)
                 return ticket
