@@ -1,4 +1,10 @@
-"""The demo hall: sample departments, queues, matters, windows and staff (idempotent)."""
+"""The demo hall: sample departments, queues, matters, windows and staff (idempotent).
+
+The catalogue itself (departments and the full guide of every matter) is in
+`hall.demo_catalog`. Loading is idempotent: what exists is reused, and an existing demo
+database only gets the guide fields and materials its matters are missing. It runs a handful
+of queries whatever the size of the catalogue, since many tests load the demo per test.
+"""
 
 from __future__ import annotations
 
@@ -6,24 +12,15 @@ import secrets
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
-from hall.auth import add_user
-from hall.models import Department, Hall, Matter, Queue, User, Window, WindowQueue
+from hall.auth import set_password
+from hall.demo_catalog import COMPLAINT, DEPARTMENTS, HOURS, MATTERS, PHONES, PLACES
+from hall.models import Department, Hall, Material, Matter, Queue, User, Window, WindowQueue
 
 HALL_CODE = "demo"
 
-DEPARTMENTS = [
-    ("gaj", "区公安分局（户籍）", "户口登记、迁移、居民身份证办理等户籍管理"),
-    ("rsj", "区人力资源和社会保障局", "社会保险登记、缴费、待遇申领，就业创业服务"),
-    ("ybj", "区医疗保障局", "医保参保、异地就医备案、医疗费用报销"),
-    ("bdc", "区不动产登记中心", "不动产首次、转移、变更、抵押登记与查询"),
-    ("scj", "区市场监督管理局", "市场主体登记、食品经营许可"),
-    ("swj", "区税务局", "税务登记、发票、个人所得税与社保费征缴"),
-    ("gjj", "住房公积金管理中心", "公积金缴存、提取、贷款"),
-    ("mzj", "区民政局", "婚姻登记、社会救助、养老服务"),
-]
-
+# (prefix, name, department code or None for the combined queue)
 QUEUES = [
     ("A", "综合受理", None),
     ("B", "户籍业务", "gaj"),
@@ -32,31 +29,6 @@ QUEUES = [
     ("E", "市场主体登记", "scj"),
     ("F", "税务业务", "swj"),
     ("G", "公积金与民政", "gjj"),
-]
-
-# (code, name, department, queue, kind, promised working days)
-MATTERS = [
-    ("GA-001", "居民身份证申领", "gaj", "B", "promised", 20),
-    ("GA-002", "居民身份证换领、补领", "gaj", "B", "promised", 20),
-    ("GA-003", "户口迁入（投靠、入学、就业）", "gaj", "B", "promised", 5),
-    ("GA-004", "出生登记", "gaj", "B", "immediate", 0),
-    ("RS-001", "城乡居民基本养老保险参保登记", "rsj", "C", "immediate", 0),
-    ("RS-002", "社会保障卡申领", "rsj", "C", "promised", 10),
-    ("RS-003", "失业保险金申领", "rsj", "C", "promised", 5),
-    ("YB-001", "异地就医备案", "ybj", "C", "immediate", 0),
-    ("YB-002", "医疗费用手工报销", "ybj", "C", "promised", 20),
-    ("BD-001", "不动产转移登记（二手房过户）", "bdc", "D", "promised", 5),
-    ("BD-002", "不动产抵押登记", "bdc", "D", "promised", 3),
-    ("BD-003", "不动产登记资料查询", "bdc", "D", "immediate", 0),
-    ("SC-001", "个体工商户设立登记", "scj", "E", "immediate", 0),
-    ("SC-002", "有限责任公司设立登记", "scj", "E", "promised", 1),
-    ("SC-003", "食品经营许可", "scj", "E", "promised", 10),
-    ("SW-001", "代开增值税发票", "swj", "F", "immediate", 0),
-    ("SW-002", "个人所得税综合所得汇算", "swj", "F", "immediate", 0),
-    ("GJ-001", "住房公积金提取（租房）", "gjj", "G", "immediate", 0),
-    ("GJ-002", "住房公积金个人贷款", "gjj", "G", "joint", 15),
-    ("MZ-001", "结婚登记", "mzj", "G", "immediate", 0),
-    ("MZ-002", "最低生活保障申请", "mzj", "G", "referred", 30),
 ]
 
 # (number, name, queues in priority order); windows 1–2 are combined windows (综合窗口)
@@ -71,7 +43,7 @@ WINDOWS = [
     (8, "公积金与民政", ["G"]),
 ]
 
-# (username, display name, job number, role, window to sign in to in the demo)
+# (username, display name, job number, role)
 STAFF = [
     ("admin", "系统管理员", "A0001", "admin"),
     ("manager", "王主任", "M0001", "manager"),
@@ -82,6 +54,20 @@ STAFF = [
     ("staff5", "赵敏", "1005", "staff"),
     ("staff6", "周杰", "1006", "staff"),
 ]
+
+# guide fields filled on an existing matter when they are empty
+_TEXT_FIELDS = (
+    "legal_basis",
+    "conditions",
+    "process",
+    "place",
+    "hours",
+    "phone",
+    "complaint",
+    "result_document",
+)
+# guide fields whose empty value is meaningful (不收费, 0 visits…): set only on a blank guide
+_BLANK_ONLY_FIELDS = ("fee", "fee_basis", "visits", "online", "appointment")
 
 
 @dataclass
@@ -110,66 +96,212 @@ def load(
         session.add(hall)
         session.flush()
         result.hall = hall
-    departments = {}
-    for code, dname, functions in DEPARTMENTS:
-        dept = session.scalar(sa.select(Department).where(Department.code == code))
-        if dept is None:
-            dept = Department(
-                code=code, name=dname, functions=functions, sort_order=len(departments)
-            )
-            session.add(dept)
-        departments[code] = dept
-    session.flush()
-    queues = {}
-    for prefix, qname, dept in QUEUES:
-        queue = session.scalar(
-            sa.select(Queue).where(Queue.hall_id == hall.id, Queue.prefix == prefix)
-        )
-        if queue is None:
-            queue = Queue(
-                hall_id=hall.id,
-                prefix=prefix,
-                name=qname,
-                department_id=departments[dept].id if dept else None,
-            )
-            session.add(queue)
-        queues[prefix] = queue
-    session.flush()
-    for order, (code, mname, dept, prefix, kind, days) in enumerate(MATTERS):
-        if session.scalar(sa.select(Matter).where(Matter.code == code)) is None:
-            session.add(
-                Matter(
-                    code=code,
-                    name=mname,
-                    department_id=departments[dept].id,
-                    queue_id=queues[prefix].id,
-                    kind=kind,
-                    promised_days=days,
-                    sort_order=order,
-                )
-            )
-    for number, wname, prefixes in WINDOWS:
-        window = session.scalar(
-            sa.select(Window).where(Window.hall_id == hall.id, Window.number == number)
-        )
-        if window is None:
-            window = Window(hall_id=hall.id, number=number, name=wname, status="closed")
-            window.queue_links = [
-                WindowQueue(queue_id=queues[p].id, position=i) for i, p in enumerate(prefixes)
-            ]
-            session.add(window)
-    for username, display, job, role in STAFF:
-        if session.scalar(sa.select(User).where(User.username == username)) is None:
-            password = secrets.token_urlsafe(9)
-            add_user(
-                session,
-                username,
-                password,
-                role=role,
-                display_name=display,
-                job_number=job,
-                hall=hall,
-            )
-            result.passwords[username] = password
+    departments = _departments(session)
+    queues = _queues(session, hall, departments)
+    _matters(session, departments, queues)
+    _windows(session, hall, queues)
+    result.passwords = _staff(session, hall)
     session.flush()
     return result
+
+
+def _ensure(session: Session, model: type, key: str, where, rows: list[dict]) -> dict:
+    """The rows of `model` matching `where` by their `key`, inserting the missing `rows` first
+    in one bulk statement."""
+    query = sa.select(model).where(where)
+    found = {getattr(obj, key): obj for obj in session.scalars(query)}
+    missing = [row for row in rows if row[key] not in found]
+    if missing:
+        session.execute(sa.insert(model), missing)
+        found = {getattr(obj, key): obj for obj in session.scalars(query)}
+    return found
+
+
+def _departments(session: Session) -> dict[str, Department]:
+    rows = [
+        {"code": code, "name": dname, "functions": functions, "sort_order": order}
+        for order, (code, dname, functions) in enumerate(DEPARTMENTS)
+    ]
+    where = Department.code.in_([row["code"] for row in rows])
+    return _ensure(session, Department, "code", where, rows)
+
+
+def _queues(session: Session, hall: Hall, departments: dict[str, Department]) -> dict[str, Queue]:
+    rows = [
+        {
+            "hall_id": hall.id,
+            "prefix": prefix,
+            "name": qname,
+            "department_id": departments[dept].id if dept else None,
+        }
+        for prefix, qname, dept in QUEUES
+    ]
+    return _ensure(session, Queue, "prefix", Queue.hall_id == hall.id, rows)
+
+
+def guide_values(entry: dict) -> dict:
+    """The guide columns of a catalogue entry, with the hall-wide defaults filled in."""
+    return {
+        "kind": entry["kind"],
+        "promised_days": entry.get("promised_days", 0),
+        "promised_unit": entry.get("promised_unit", "working"),
+        "statutory_days": entry.get("statutory_days", 0),
+        "statutory_unit": entry.get("statutory_unit", "working"),
+        "legal_basis": entry.get("legal_basis", ""),
+        "conditions": entry.get("conditions", ""),
+        "process": "\n".join(entry.get("process", [])),
+        "fee": entry.get("fee", ""),
+        "fee_basis": entry.get("fee_basis", ""),
+        "place": entry.get("place", PLACES[entry["queue"]]),
+        "hours": entry.get("hours", HOURS),
+        "phone": entry.get("phone", PHONES[entry["department"]]),
+        "complaint": entry.get("complaint", COMPLAINT),
+        "result_document": entry.get("result_document", ""),
+        "visits": entry.get("visits", 1),
+        "online": entry.get("online", False),
+        "appointment": entry.get("appointment", False),
+        "faq": [dict(item) for item in entry.get("faq", [])],
+    }
+
+
+def material_values(entry: dict) -> list[dict]:
+    """The material columns of a catalogue entry, in the guide's order."""
+    return [
+        {
+            "position": position,
+            "name": item["name"],
+            "required": item.get("required", True),
+            "form": item.get("form", "original"),
+            "copies": item.get("copies", 1),
+            "notes": item.get("notes", ""),
+            "blank_form": item.get("blank_form", ""),
+            "sample": item.get("sample", ""),
+        }
+        for position, item in enumerate(entry.get("materials", []))
+    ]
+
+
+def _matters(
+    session: Session, departments: dict[str, Department], queues: dict[str, Queue]
+) -> None:
+    codes = [entry["code"] for entry in MATTERS]
+    existing = {
+        matter.code: matter
+        for matter in session.scalars(
+            sa.select(Matter).where(Matter.code.in_(codes)).options(selectinload(Matter.materials))
+        )
+    }
+    new = []
+    for order, entry in enumerate(MATTERS):
+        matter = existing.get(entry["code"])
+        if matter is None:
+            new.append((order, entry))
+        else:
+            _fill_guide(matter, entry)
+    if not new:
+        return
+    # bulk statements (executemany) rather than one INSERT … RETURNING per row
+    session.execute(
+        sa.insert(Matter),
+        [
+            {
+                "code": entry["code"],
+                "name": entry["name"],
+                "department_id": departments[entry["department"]].id,
+                "queue_id": queues[entry["queue"]].id,
+                "sort_order": order,
+                "active": True,
+                **guide_values(entry),
+            }
+            for order, entry in new
+        ],
+    )
+    ids = dict(
+        session.execute(
+            sa.select(Matter.code, Matter.id).where(Matter.code.in_([e["code"] for _o, e in new]))
+        ).all()
+    )
+    rows = [
+        {"matter_id": ids[entry["code"]], **values}
+        for _order, entry in new
+        for values in material_values(entry)
+    ]
+    if rows:
+        session.execute(sa.insert(Material), rows)
+
+
+def _fill_guide(matter: Matter, entry: dict) -> None:
+    """Give an existing matter the guide fields and materials it lacks; keep what it has."""
+    values = guide_values(entry)
+    blank = not matter.legal_basis and not matter.materials
+    for key in _TEXT_FIELDS:
+        if not getattr(matter, key) and values[key]:
+            setattr(matter, key, values[key])
+    if blank:
+        for key in _BLANK_ONLY_FIELDS:
+            if getattr(matter, key) != values[key]:
+                setattr(matter, key, values[key])
+    if not matter.statutory_days and values["statutory_days"]:
+        matter.statutory_days = values["statutory_days"]
+        matter.statutory_unit = values["statutory_unit"]
+    if not matter.faq and values["faq"]:
+        matter.faq = values["faq"]
+    if not matter.materials:
+        matter.materials = [Material(**row) for row in material_values(entry)]
+
+
+def _windows(session: Session, hall: Hall, queues: dict[str, Queue]) -> None:
+    numbers = set(session.scalars(sa.select(Window.number).where(Window.hall_id == hall.id)))
+    new = [
+        (number, wname, prefixes) for number, wname, prefixes in WINDOWS if number not in numbers
+    ]
+    if not new:
+        return
+    session.execute(
+        sa.insert(Window),
+        [
+            {"hall_id": hall.id, "number": number, "name": wname, "status": "closed"}
+            for number, wname, _prefixes in new
+        ],
+    )
+    ids = dict(
+        session.execute(
+            sa.select(Window.number, Window.id).where(
+                Window.hall_id == hall.id, Window.number.in_([number for number, *_ in new])
+            )
+        ).all()
+    )
+    session.execute(
+        sa.insert(WindowQueue),
+        [
+            {"window_id": ids[number], "queue_id": queues[prefix].id, "position": position}
+            for number, _wname, prefixes in new
+            for position, prefix in enumerate(prefixes)
+        ],
+    )
+
+
+def _staff(session: Session, hall: Hall) -> dict[str, str]:
+    usernames = [username for username, *_rest in STAFF]
+    taken = set(session.scalars(sa.select(User.username).where(User.username.in_(usernames))))
+    passwords, rows = {}, []
+    for username, display, job, role in STAFF:
+        if username in taken:
+            continue
+        passwords[username] = secrets.token_urlsafe(9)
+        user = User(username=username, display_name=display, job_number=job, role=role)
+        set_password(user, passwords[username])
+        rows.append(
+            {
+                "username": username,
+                "display_name": display,
+                "job_number": job,
+                "role": role,
+                "password_hash": user.password_hash,
+                "hall_id": hall.id,
+                "active": True,
+            }
+        )
+    if rows:
+        session.execute(sa.insert(User), rows)
+    return passwords
