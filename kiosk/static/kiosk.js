@@ -1,5 +1,8 @@
 // The touch kiosk (取号机): department → matter → ticket, or a queue directly; 绿色通道 toggle;
-// live waiting counts; back to the start screen after HALL_KIOSK_IDLE_SECONDS without a touch.
+// the service guide (guide.js); live waiting counts; back to the start screen after
+// HALL_KIOSK_IDLE_SECONDS without a touch, from every screen.
+
+import { initGuide } from "./guide.js";
 
 const root = document.getElementById("kiosk");
 const T = JSON.parse(document.getElementById("k-text").textContent);
@@ -12,6 +15,8 @@ const idleSeconds = Math.max(5, parseInt(root.dataset.idleSeconds, 10) || 30);
 const loadedAt = Date.now();
 const RELOAD_AFTER_MS = 6 * 60 * 60 * 1000; // pick up catalogue changes when idle
 const REQUEST_TIMEOUT_MS = 15000;
+// the last seconds before the idle reset are announced on screens people read (guide, lists)
+const IDLE_NOTE_SECONDS = Math.min(10, Math.floor(idleSeconds / 2));
 
 const $ = (id) => document.getElementById(id);
 const screens = new Map(
@@ -59,8 +64,13 @@ function reset() {
   closeError();
   closeSlip();
   setGreen(false);
+  guide.reset();
   history = [];
   show("start", { remember: false });
+  // opened on a matter's own address: the start screen's address is the one to reload
+  if (location.pathname !== new URL(homeUrl, location.href).pathname) {
+    window.history.replaceState(null, "", homeUrl);
+  }
   if (document.documentElement.lang === "en") { location.replace(resetUrl); return; }
   maybeReload();
 }
@@ -86,6 +96,10 @@ function tick() {
   countdown.textContent = current === "result" && left > 0 ? T.countdown.replace("{n}", left) : "";
   const atStart = current === "start" && !green && $("k-error").hidden && $("k-slip").hidden
     && document.documentElement.lang !== "en";
+  const note = $("k-idle-note");
+  const warn = !atStart && current !== "result" && !busy && left > 0 && left <= IDLE_NOTE_SECONDS;
+  note.textContent = warn ? T.idle_note.replace("{n}", left) : "";
+  note.hidden = !warn;
   if (left <= 0 && !busy && !atStart) reset();
   updateClock();
 }
@@ -246,6 +260,15 @@ $("r-print").addEventListener("click", (event) => {
 $("k-slip-print").addEventListener("click", printSlip);
 $("k-slip-close").addEventListener("click", closeSlip);
 document.addEventListener("contextmenu", (event) => event.preventDefault()); // long press
+
+const guide = initGuide({ root, show, T });
+
+// a matter's own address (/kiosk/<hall>/guide/matters/<code>) opens on its guide screen
+const initial = root.dataset.initialScreen;
+if (initial && screens.has(initial)) {
+  history = screens.has("guide") ? ["start", "guide"] : ["start"];
+  show(initial, { remember: false });
+}
 
 setGreen(false);
 updateClock();
