@@ -1,12 +1,18 @@
-"""Management views (管理): choose a hall, set the screens' notice line, see windows and accounts."""
+"""Management views (管理): choose a hall, set the screens' notice line, see windows and accounts.
+
+The catalogue editing pages (departments, matters, queues, windows) live in catalog.py and
+share this module's role check, hall list and page frame (`page_context`).
+"""
 
 from __future__ import annotations
 
 import sqlalchemy as sa
-from flask import flash, redirect, render_template, request, url_for
+from flask import current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext
 from flask_login import login_required
+from flask_wtf.csrf import CSRFError
+from werkzeug.routing import BuildError
 
 from hall import realtime
 from hall.auth import Forbidden, check_hall, current_principal
@@ -35,6 +41,34 @@ def _halls_for(principal) -> list[Hall]:
     if principal.hall_id is not None:
         return [db.session.get(Hall, principal.hall_id)]
     return list(db.session.scalars(sa.select(Hall).order_by(Hall.code)))
+
+
+def spreadsheet_url(hall: Hall) -> str | None:
+    """The link of the matter-list spreadsheet page (导入导出事项清单), when it is installed."""
+    if "manage.spreadsheet" not in current_app.view_functions:
+        return None
+    for arguments in ({"hall": hall.code}, {"hall_code": hall.code}, {}):
+        try:
+            return url_for("manage.spreadsheet", **arguments)
+        except BuildError:
+            continue
+    return None
+
+
+def page_context(hall: Hall, nav: str) -> dict:
+    """What the frame of every management page needs: the hall and the active menu entry."""
+    return {"hall": hall, "nav": nav, "spreadsheet_url": spreadsheet_url(hall)}
+
+
+@blueprint.errorhandler(CSRFError)
+def _csrf_error(err: CSRFError):
+    """A missing or stale form token: nothing was changed; say so in both languages."""
+    return render_template(
+        "error.html",
+        status=400,
+        zh=_("页面已过期，请刷新后重试。"),
+        en="The page has expired (missing or stale form token); reload it and try again.",
+    ), 400
 
 
 ROLE_NAMES = {
@@ -85,7 +119,7 @@ def hall_overview(hall: Hall) -> dict:
 def _render(hall: Hall, halls: list[Hall], *, notice: str | None = None, error=None, status=200):
     return render_template(
         "manage/index.html",
-        hall=hall,
+        **page_context(hall, "index"),
         halls=[{"code": h.code, "name": h.name} for h in halls],
         notice=hall.notice if notice is None else notice,
         saved_notice=hall.notice,
