@@ -238,6 +238,16 @@ def _window_event(session: Session, hall: Hall, window: Window) -> dict:
     )
 
 
+def publish_board(session: Session, hall: Hall) -> None:
+    """Queue the hall's whole board, with its next seq, for publication after commit: after a
+    change to windows or queues, screens, counters and phones apply it as on a resync."""
+    session.flush()
+    _next_seq(session, hall)
+    session.info.setdefault(EVENTS_KEY, []).append(
+        {"name": "board", "data": board.snapshot(session, hall), "rooms": [f"hall:{hall.code}"]}
+    )
+
+
 def take_events(session: Session) -> list[dict]:
     """Remove and return the events queued by the workflows of this transaction."""
     return session.info.pop(EVENTS_KEY, [])

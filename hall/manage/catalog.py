@@ -22,8 +22,7 @@ from flask import flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext
 from flask_login import login_required
-from sqlalchemy.orm import Session, selectinload
-from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm import selectinload
 from werkzeug.datastructures import MultiDict
 
 from hall import realtime
@@ -288,7 +287,7 @@ def _commit(form: Form, name: str, zh: str, en: str, *, board_of: Hall | None = 
     meanwhile by someone else becomes a form error instead of a failure."""
     try:
         if board_of is not None:
-            publish_board(db.session, board_of)
+            tickets.publish_board(db.session, board_of)
         realtime.commit_and_publish(db.session)
     except sa.exc.IntegrityError:
         db.session.rollback()
@@ -296,30 +295,6 @@ def _commit(form: Form, name: str, zh: str, en: str, *, board_of: Hall | None = 
         form.error(name, zh, en)
         return False
     return True
-
-
-_HALLS = Hall.__table__
-_NEXT_SEQ = (
-    sa.update(_HALLS)
-    .where(_HALLS.c.id == sa.bindparam("p_hall"))
-    .values(seq=_HALLS.c.seq + 1)
-    .returning(_HALLS.c.seq)
-)
-
-
-def publish_board(session: Session, hall: Hall) -> None:
-    """Queue the hall's fresh board, with its next seq, for publication after commit.
-
-    Screens, counters and phones receive it as the `board` they get on joining or resyncing,
-    so renamed windows and queues and changed queue orders show at once.
-    """
-    session.flush()
-    seq = session.execute(_NEXT_SEQ, {"p_hall": hall.id}).scalar_one()
-    set_committed_value(hall, "seq", seq)
-    snapshot = board.snapshot(session, hall)
-    session.info.setdefault(tickets.EVENTS_KEY, []).append(
-        {"name": "board", "data": snapshot, "rooms": [f"hall:{hall.code}"]}
-    )
 
 
 def _local_time(hall: Hall, value) -> str:
@@ -1308,7 +1283,7 @@ def window_edit(hall_code: str, number: int):
     window.name = name
     prefixes = ",".join(q.prefix for q in served)
     _audit(hall, principal, "catalog.window.update", f"window={number} queues={prefixes}")
-    publish_board(db.session, hall)
+    tickets.publish_board(db.session, hall)
     realtime.commit_and_publish(db.session)
     flash(_("%(n)s 号窗口已保存，屏幕和工作台已更新。", n=number), "info")
     return _back("manage.windows", hall_code=hall.code)
