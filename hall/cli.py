@@ -1,4 +1,4 @@
-"""The `hall` command: demo, serve, database, users, tokens and devices."""
+"""The `hall` command: demo, serve, database, users, tokens, devices and the catalogue."""
 
 from __future__ import annotations
 
@@ -254,6 +254,163 @@ def device_add(kind, hall_code, name):
     value = create_token(db.session, device_kind=kind, hall=hall, name=name)
     db.session.commit()
     click.echo(value)
+
+
+@main.group()
+def catalog():
+    """The matter list (事项清单) as .xlsx or .csv: template, import, export.
+
+    The format follows the file's extension. Departments are named by name or code, queues
+    by the letter of the hall given with --hall (default: the only hall).
+    """
+
+
+class _ProgressBars:
+    """Progress bars for the phases of a long import or export (large files only)."""
+
+    LABELS = {"read": "读取 / reading", "check": "检查 / checking", "write": "写入 / writing"}
+
+    def __init__(self, minimum: int = 200) -> None:
+        self.minimum = minimum
+        self.phase: str | None = None
+        self.bar = None
+        self.done = 0
+
+    def __call__(self, phase: str, done: int, total: int) -> None:
+        if total < self.minimum:
+            return
+        if phase != self.phase:
+            self.close()
+            self.phase, self.done = phase, 0
+            self.bar = click.progressbar(
+                length=total,
+                label=self.LABELS.get(phase, phase),
+                file=sys.stderr,
+            )
+            self.bar.__enter__()
+        self.bar.update(done - self.done)
+        self.done = done
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.__exit__(None, None, None)
+            self.bar = None
+
+
+def _catalog_hall(hall_code: str | None):
+    from hall.domain import catalog_io
+    from hall.extensions import db
+
+    return catalog_io.resolve_hall(db.session, hall_code)
+
+
+@catalog.command("template")
+@click.argument("file", type=click.Path(dir_okay=False, writable=True))
+@click.option("--hall", "hall_code", help="Hall whose queues the template lists (code).")
+@with_appcontext
+def catalog_template(file, hall_code):
+    """Write an empty matter list: Chinese headers, and in .xlsx the 填写说明 sheet."""
+    from pathlib import Path
+
+    from hall.domain import catalog_io
+    from hall.extensions import db
+
+    try:
+        fmt = catalog_io.format_of(file)
+        data = catalog_io.template(db.session, fmt, hall=_catalog_hall(hall_code))
+    except DomainError as err:
+        _fail(err)
+    Path(file).write_bytes(data)
+    click.echo(f"模板已写入 / template written: {file}")
+
+
+@catalog.command("export")
+@click.argument("file", type=click.Path(dir_okay=False, writable=True))
+@click.option("--hall", "hall_code", help="Hall whose queues the .xlsx lists (code).")
+@with_appcontext
+def catalog_export(file, hall_code):
+    """Export every matter to FILE (.xlsx, or .csv in UTF-8 with BOM)."""
+    from pathlib import Path
+
+    from hall.domain import catalog_io
+    from hall.extensions import db
+    from hall.models import Matter
+
+    bars = _ProgressBars()
+    try:
+        fmt = catalog_io.format_of(file)
+        data = catalog_io.export_catalog(
+            db.session, fmt, hall=_catalog_hall(hall_code), progress=bars
+        )
+    except DomainError as err:
+        _fail(err)
+    finally:
+        bars.close()
+    Path(file).write_bytes(data)
+    db.session.commit()
+    count = db.session.scalar(sa.select(sa.func.count()).select_from(Matter))
+    click.echo(f"已导出 {count} 个事项 / exported {count} matters: {file}")
+
+
+@catalog.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--hall", "hall_code", help="Hall whose queue letters the file uses (code).")
+@click.option("--dry-run", is_flag=True, help="Check the file and list the changes; write nothing.")
+@with_appcontext
+def catalog_import(file, hall_code, dry_run):
+    """Import FILE: every row is checked; with any problem nothing is imported (exit 1)."""
+    from pathlib import Path
+
+    from hall.domain import catalog_io
+    from hall.extensions import db
+
+    path = Path(file)
+    bars = _ProgressBars()
+    try:
+        size = path.stat().st_size
+        if size > catalog_io.MAX_FILE_BYTES:
+            raise catalog_io.file_too_large(size)
+        data = path.read_bytes()
+        table = catalog_io.read_table(data, path.name, progress=bars)  # before the transaction
+        hall = _catalog_hall(hall_code)
+        report = catalog_io.import_catalog(
+            db.session, table, hall=hall, filename=path.name, dry_run=dry_run, progress=bars
+        )
+    except DomainError as err:
+        bars.close()
+        db.session.rollback()
+        _fail(err)
+    bars.close()
+    summary = " / ".join(report.summary())
+    if not report.ok:
+        db.session.rollback()
+        shown = report.problems[:1000]
+        for problem in shown:
+            click.echo(f"  {problem}", err=True)
+        if len(report.problems) > len(shown):
+            click.echo(f"  … 另有 {len(report.problems) - len(shown)} 处 / more", err=True)
+        click.echo(
+            f"错误 / error: {len(report.problems)} 处问题，没有导入任何事项 / "
+            f"{len(report.problems)} problem(s), nothing imported",
+            err=True,
+        )
+        sys.exit(1)
+    changes = [c for c in report.changes if c.action != "unchanged"]
+    for change in changes[:200]:
+        columns = f" ({'、'.join(change.columns)})" if change.columns else ""
+        action = "新增 / create" if change.action == "create" else "更新 / update"
+        click.echo(
+            f"  第 {change.row} 行 / row {change.row}: {action} {change.code} "
+            f"{change.name}{columns}"
+        )
+    if len(changes) > 200:
+        click.echo(f"  … 另有 {len(changes) - 200} 行 / more rows")
+    if dry_run:
+        db.session.rollback()
+        click.echo(f"检查通过，未写入 / check passed, nothing written: {summary}")
+    else:
+        db.session.commit()
+        click.echo(f"已导入 / imported: {summary}")
 
 
 @main.command("config")
