@@ -46,4 +46,7 @@ DEFAULTS = {
     "SESSION_COOKIE_HTTPONLY": True,
     "SESSION_COOKIE_SAMESITE": "Lax",
     "JSON_SORT_KEYS": False,
+    # the largest request body: a matter-list spreadsheet is at most 20 MB (catalog_io), plus
+    # the form around it; anything bigger is refused with 413 before it is read
+    "MAX_CONTENT_LENGTH": 25 * 1024 * 1024,
 }

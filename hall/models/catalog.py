@@ -87,7 +87,10 @@ class Matter(Base):
     appointment: Mapped[bool] = mapped_column(default=False)  # 可预约办理
     # 常见问题: a list of {"q": question, "a": answer}
     faq: Mapped[list] = mapped_column(sa.JSON, default=list)
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    # indexed: every search checks max(updated_at) to notice catalogue changes (guide.py)
+    updated_at: Mapped[datetime] = mapped_column(
+        UTCDateTime, default=utcnow, onupdate=utcnow, index=True
+    )
 
     department: Mapped[Department] = relationship()
     queue: Mapped[Queue | None] = relationship()
