@@ -62,6 +62,7 @@ def create_app(config: dict | None = None) -> Flask:
     from display import blueprint as display_bp
     from display import events as display_events
     from hall.api import blueprint as api_bp
+    from hall.casedocs import blueprint as casedocs_bp
     from hall.counter import blueprint as counter_bp
     from hall.guide import blueprint as guide_bp
     from hall.manage import blueprint as manage_bp
@@ -73,6 +74,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(manage_bp)
     app.register_blueprint(api_bp)
     app.register_blueprint(guide_bp)
+    app.register_blueprint(casedocs_bp)
     csrf.exempt(api_bp)  # the API checks CSRF itself for cookie sessions; tokens need none
     display_events.register(socketio)
 

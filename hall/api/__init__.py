@@ -4,4 +4,4 @@ from flask import Blueprint
 
 blueprint = Blueprint("api", __name__, url_prefix="/api/v1")
 
-from hall.api import matters, views  # noqa: E402,F401  (routes attach to the blueprint)
+from hall.api import cases, matters, rates, views  # noqa: E402,F401  (routes attach)

@@ -4,4 +4,4 @@ from flask import Blueprint
 
 blueprint = Blueprint("manage", __name__, url_prefix="/manage", template_folder="templates")
 
-from hall.manage import catalog, spreadsheet, views  # noqa: E402,F401
+from hall.manage import calendar, cases, catalog, spreadsheet, views  # noqa: E402,F401

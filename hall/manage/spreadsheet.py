@@ -11,15 +11,15 @@ from flask import render_template, request, send_file
 from flask_babel import gettext as _
 from flask_login import login_required
 
-from hall.auth import Forbidden, check_hall, current_principal
+from hall.auth import check_hall
 from hall.domain import catalog_io
 from hall.domain.errors import DomainError
 from hall.domain.tickets import get_hall
 from hall.extensions import db
 from hall.manage import blueprint
+from hall.manage.views import _manager
 from hall.models import Hall, Matter
 
-MANAGERS = ("admin", "manager")
 MIMETYPES = {
     "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
     "csv": "text/csv",
@@ -28,16 +28,6 @@ SHOWN_PROBLEMS = 500  # rows of the problem table on the page; the count names t
 SHOWN_CHANGES = 500
 # a request body this much larger than the file limit is refused before it is read
 UPLOAD_SLACK = 64 * 1024
-
-
-def _manager():
-    """The signed-in principal when it is an admin or a manager; 403 otherwise."""
-    principal = current_principal()
-    if principal is None or principal.role not in MANAGERS:
-        raise Forbidden(
-            "forbidden", "只有管理员和负责人可以进入管理页面", "Only admins and managers may manage"
-        )
-    return principal
 
 
 def _halls(principal) -> tuple[Hall | None, list[Hall]]:

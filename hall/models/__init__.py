@@ -2,6 +2,17 @@
 
 from hall.models.audit import AuditEvent
 from hall.models.base import Base, UTCDateTime, utcnow
+from hall.models.cases import (
+    CALENDAR_KINDS,
+    CASE_STATUSES,
+    OUTCOMES,
+    PAUSE_KINDS,
+    TIMINGS,
+    CalendarDay,
+    Case,
+    CaseCounter,
+    CasePause,
+)
 from hall.models.catalog import (
     LIMIT_UNITS,
     MATERIAL_FORMS,
@@ -14,6 +25,15 @@ from hall.models.org import ApiToken, Department, Hall, User, Window, WindowQueu
 from hall.models.tickets import NumberCounter, Ticket, TicketEvent
 
 __all__ = [
+    "CALENDAR_KINDS",
+    "CASE_STATUSES",
+    "OUTCOMES",
+    "PAUSE_KINDS",
+    "TIMINGS",
+    "CalendarDay",
+    "Case",
+    "CaseCounter",
+    "CasePause",
     "LIMIT_UNITS",
     "MATERIAL_FORMS",
     "MATTER_KINDS",

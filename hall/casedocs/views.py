@@ -1,0 +1,3 @@
+"""Case documents as PDF for the counter, and the verification page for everyone."""
+
+from __future__ import annotations
