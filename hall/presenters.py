@@ -16,14 +16,8 @@ from hall.urls import slip_url, track_url
 def ticket_status(ticket: Ticket) -> dict:
     """A ticket with how many are ahead and the estimated wait (what phones show)."""
     default = current_app.config["HALL_DEFAULT_SERVICE_MINUTES"]
-    ahead = tickets.waiting_ahead(db.session, ticket)
-    return {
-        **board.ticket_dict(ticket),
-        "waiting_ahead": ahead,
-        "estimated_wait_minutes": tickets.estimated_wait_minutes(
-            db.session, ticket, default, ahead=ahead
-        ),
-    }
+    ahead, minutes = tickets.position(db.session, ticket, default)
+    return {**board.ticket_dict(ticket), "waiting_ahead": ahead, "estimated_wait_minutes": minutes}
 
 
 def ticket_view(ticket: Ticket) -> dict:

@@ -247,4 +247,9 @@ def test_estimated_wait_uses_those_ahead_and_open_windows(app, session, demo):
     for _ in range(4):
         last = issue(session, "D")
     assert tickets.waiting_ahead(session, last) == 3
-    assert tickets.estimated_wait_minutes(session, last, default=5) == 15
+    assert tickets.position(session, last, default=5) == (3, 15)
+    session.rollback()  # let the other session below write
+    open_windows(app, 1)  # window 1 serves D too: two windows share the three ahead
+    assert tickets.position(session, last, default=5) == (3, 8)
+    first = session.scalar(sa.select(Ticket).where(Ticket.label == "D001"))
+    assert tickets.position(session, first, default=5) == (0, 0)

@@ -396,25 +396,34 @@ def average_service_minutes(session: Session, hall: Hall, default: float) -> flo
     return value
 
 
-def estimated_wait_minutes(
-    session: Session, ticket: Ticket, default: float = 5.0, *, ahead: int | None = None
-) -> int:
-    """Estimated minutes until the call: those ahead × mean service time ÷ open windows."""
+# those ahead and the open windows of the queue, in one statement
+_POSITION_ORDINARY = sa.select(_AHEAD_ORDINARY.scalar_subquery(), _OPEN_WINDOWS.scalar_subquery())
+_POSITION_PRIORITY = sa.select(_AHEAD_PRIORITY.scalar_subquery(), _OPEN_WINDOWS.scalar_subquery())
+
+
+def position(session: Session, ticket: Ticket, default: float = 5.0) -> tuple[int, int]:
+    """(how many are ahead, estimated minutes until the call) of a ticket, as phones show it:
+    those ahead × mean service time ÷ open windows of its queue (one window when it was sent
+    to a window)."""
     if ticket.status != "waiting":
-        return 0
-    hall = session.get(Hall, ticket.hall_id)
-    if ahead is None:
-        ahead = waiting_ahead(session, ticket)
-    if ahead == 0:
-        return 0
+        return 0, 0
     if ticket.target_window_id:
-        open_windows = 1
+        ahead, open_windows = waiting_ahead(session, ticket), 1
     else:
-        open_windows = (
-            session.execute(_OPEN_WINDOWS, {"queue_id": ticket.queue_id}).scalar_one() or 1
-        )
-    minutes = ahead * average_service_minutes(session, hall, default) / open_windows
-    return math.ceil(minutes)
+        stmt = _POSITION_PRIORITY if ticket.priority else _POSITION_ORDINARY
+        params = {
+            "hall_id": ticket.hall_id,
+            "day": ticket.service_day,
+            "id": ticket.id,
+            "sort_at": ticket.sort_at,
+            "queue_id": ticket.queue_id,
+        }
+        ahead, open_windows = session.execute(stmt, params).one()
+    if ahead == 0:
+        return 0, 0
+    hall = session.get(Hall, ticket.hall_id)
+    minutes = ahead * average_service_minutes(session, hall, default) / (open_windows or 1)
+    return ahead, math.ceil(minutes)
 
 
 # ---------------------------------------------------------------- calling
