@@ -211,3 +211,9 @@ def test_staff_of_one_hall_cannot_act_on_another_halls_tickets(app, client, staf
     assert calls.status_code == 403
     with app.app_context():
         assert db.session.get(Ticket, ticket_id).status == "called"
+    # nor issue there: refused before anything about the other hall's queues is told
+    for queue in ("A", "Z"):
+        issued = post(client, "/api/v1/tickets", staff_token, {"hall": "east", "queue": queue})
+        assert issued.status_code == 403 and issued.json["error"] == "other_hall", queue
+    with app.app_context():
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(Ticket)) == 1

@@ -65,11 +65,9 @@ def issue_ticket():
     hall_code = text_field(data, "hall", required=True)
     queue, matter, priority = ticket_request(data)
     principal = current_principal()
-    hall = tickets.get_hall(db.session, hall_code)
-    check_hall(principal, hall)
-    ticket = tickets.issue(
+    ticket = tickets.issue(  # refuses another hall's principal (403 other_hall)
         db.session,
-        hall.code,
+        hall_code,
         queue_prefix=queue,
         matter_code=matter,
         priority=priority,

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session, joinedload, make_transient_to_detached
+from sqlalchemy.orm import Session, contains_eager, joinedload, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
 from hall.domain import board
@@ -62,6 +62,12 @@ _QUEUE_BY_PREFIX = sa.select(Queue).where(
 )
 # a ticket is always shown with its queue (prefix, name): load both in one statement
 _WITH_QUEUE = [joinedload(Ticket.queue, innerjoin=True)]
+_QUEUE_WITH_HALL = (
+    sa.select(Queue)
+    .join(Queue.hall)
+    .options(contains_eager(Queue.hall))
+    .where(Hall.code == sa.bindparam("code"), Queue.prefix == sa.bindparam("prefix"))
+)
 _TICKET_BY_TOKEN = sa.select(Ticket).where(Ticket.token == sa.bindparam("token"))
 _MATTER_BY_CODE = sa.select(Matter).where(Matter.code == sa.bindparam("code"))
 
@@ -309,14 +315,25 @@ def issue(
     now: datetime | None = None,
 ) -> Ticket:
     """Issue a ticket (取号) for a queue or a matter; priority marks 绿色通道."""
-    hall = get_hall(session, hall_code)
     matter = None
-    if matter_code:
-        queue, matter = queue_for_matter(session, hall, matter_code)
-    elif queue_prefix:
-        queue = get_queue(session, hall, queue_prefix)
-    else:
+    if not (matter_code or queue_prefix):
         raise Invalid("queue_required", "请指定业务队列或事项", "Give a queue or a matter")
+    queue = None
+    if queue_prefix and not matter_code:
+        # the queue and its hall in one statement (the hot path of the kiosk and the API)
+        params = {"code": hall_code, "prefix": queue_prefix.upper()}
+        queue = session.scalar(_QUEUE_WITH_HALL, params)
+    if queue is not None:
+        hall = queue.hall
+        session.info.setdefault("hall_ids", {})[hall.code] = hall.id
+        _check_actor_hall(actor, hall)
+    else:
+        hall = get_hall(session, hall_code)
+        _check_actor_hall(actor, hall)  # before telling what the hall has or has not
+        if matter_code:
+            queue, matter = queue_for_matter(session, hall, matter_code)
+        else:
+            queue = get_queue(session, hall, queue_prefix)  # NotFound
     now = now or utcnow()
     day = board.service_day(hall, now)
     number = _next_number(session, queue, day)
@@ -570,6 +587,12 @@ def _announce(session: Session, hall: Hall, ticket: Ticket, *, recall: bool) -> 
     )
 
 
+def _check_actor_hall(actor: Actor, hall: Hall) -> None:
+    """Refuse an actor bound to another hall (403 other_hall)."""
+    if actor.hall_id is not None and actor.hall_id != hall.id:
+        raise Forbidden("other_hall", "无权操作其他大厅", "Not allowed for another hall")
+
+
 def _acting_on(
     session: Session,
     ticket_id: int,
@@ -580,9 +603,8 @@ def _acting_on(
 ) -> tuple[Hall, Ticket]:
     """Load a ticket for an action, refusing it when the hall, state or window is wrong."""
     ticket = get_ticket(session, ticket_id, lock=True)
-    if actor.hall_id is not None and ticket.hall_id != actor.hall_id:
-        raise Forbidden("other_hall", "无权操作其他大厅", "Not allowed for another hall")
     hall = session.get(Hall, ticket.hall_id)
+    _check_actor_hall(actor, hall)
     if ticket.status not in allowed:
         raise Conflict(
             "wrong_state",
