@@ -81,6 +81,68 @@ def _links(base: str, hall) -> list[tuple[str, str]]:
     return links
 
 
+def _today(app):
+    """Today in the installation's time zone (HALL_TIMEZONE)."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    try:
+        zone = ZoneInfo(app.config.get("HALL_TIMEZONE") or "Asia/Shanghai")
+    except (ValueError, KeyError, OSError):
+        zone = ZoneInfo("Asia/Shanghai")
+    return datetime.now(zone).date()
+
+
+def _echo_calendar_warnings(warnings) -> None:
+    for zh, en in warnings:
+        click.echo(f"警告 / WARNING: {zh}", err=True)
+        click.echo(f"  {en}", err=True)
+    if warnings:
+        click.echo(
+            "  录入 / enter it: 管理 → 工作日历 (manage → calendar), or "
+            "`hall calendar import FILE`; check with `hall calendar status`",
+            err=True,
+        )
+
+
+def _logs_to_stderr(log) -> bool:
+    """Whether a record of this logger would be printed on stderr (e.g. the console handler
+    of the migrations' logging set-up)."""
+    import logging
+
+    logger = log
+    while logger is not None:
+        for handler in logger.handlers:
+            if (
+                isinstance(handler, logging.StreamHandler)
+                and not isinstance(handler, logging.FileHandler)
+                and handler.stream in (sys.stderr, sys.__stderr__)
+            ):
+                return True
+        logger = logger.parent if logger.propagate else None
+    return False
+
+
+def _warn_calendar(app) -> None:
+    """Say once at start, on stderr, that the current or the next year has no official holiday
+    schedule (due dates count Monday–Friday meanwhile); also in the log when logging is set
+    up to write elsewhere (a file, syslog)."""
+    import logging
+
+    from hall.domain.workdays import calendar_warnings
+    from hall.extensions import db
+
+    with app.app_context():
+        warnings = calendar_warnings(db.session, _today(app))
+        db.session.remove()
+    _echo_calendar_warnings(warnings)
+    log = logging.getLogger("hall.calendar")
+    # without handlers Python's last-resort handler would print it on stderr a second time
+    if log.hasHandlers() and not _logs_to_stderr(log):
+        for _zh, en in warnings:
+            log.warning("%s", en)
+
+
 def _serve(app, host: str, port: int) -> None:
     """Serve HTTP and Socket.IO (threading mode) with werkzeug's threaded server."""
     from werkzeug.serving import run_simple
@@ -120,6 +182,7 @@ def demo(host: str, port: int, no_serve: bool):
         base = f"http://{host}:{port}"
         for label, url in _links(base, hall):
             click.echo(f"  {label:<28} {url}")
+    _warn_calendar(app)
     if not no_serve:
         _serve(app, host, port)
 
@@ -139,6 +202,7 @@ def serve(host: str, port: int):
         raise click.ClickException(
             "The database is not up to date: run `hall db upgrade` first (数据库需要升级)."
         )
+    _warn_calendar(app)
     _serve(app, host, port)
 
 
@@ -411,6 +475,306 @@ def catalog_import(file, hall_code, dry_run):
     else:
         db.session.commit()
         click.echo(f"已导入 / imported: {summary}")
+
+
+# ---------------------------------------------------------------- hall calendar
+
+
+@main.group("calendar")
+def calendar_cli():
+    """The working-day calendar (工作日历): holidays, make-up working days, closures.
+
+    The holiday library knows the State Council's schedule of past years and the current
+    one; enter next year's as soon as it is published (lines like `2027-01-01 holiday 元旦`,
+    `2027-02-20 workday 春节调休`). Without --hall an entry applies to every hall.
+    """
+
+
+def _day_param(_ctx, _param, value):
+    from hall.domain.workdays import parse_day
+
+    if value is None:
+        return None
+    try:
+        return parse_day(value)
+    except DomainError as err:
+        raise click.BadParameter(f"{err.zh} / {err.en}") from None
+
+
+def _kind_param(_ctx, _param, value):
+    from hall.domain.workdays import parse_kind
+
+    try:
+        return parse_kind(value)
+    except DomainError as err:
+        raise click.BadParameter(f"{err.zh} / {err.en}") from None
+
+
+def _year_param(_ctx, _param, value):
+    from hall.domain.workdays import parse_year
+
+    if value is None:
+        return None
+    try:
+        return parse_year(value)
+    except DomainError as err:
+        raise click.BadParameter(f"{err.zh} / {err.en}") from None
+
+
+def _calendar_hall(hall_code: str | None):
+    from hall.domain.tickets import get_hall
+    from hall.extensions import db
+
+    if hall_code is None:
+        return None
+    try:
+        return get_hall(db.session, hall_code)
+    except DomainError as err:
+        _fail(err)
+
+
+def _via() -> str:
+    import getpass
+
+    try:
+        return f"cli:{getpass.getuser()}"[:40]
+    except (KeyError, OSError):
+        return "cli"
+
+
+def _refused(err) -> None:
+    """Print the problems of refused entries (stderr) and exit 1."""
+    for problem in err.problems:
+        click.echo(f"  {problem}", err=True)
+    if err.more:
+        click.echo(f"  … 另有 {err.more} 处 / {err.more} more", err=True)
+    click.echo(f"错误 / error: {err.zh} / {err.en}", err=True)
+    sys.exit(1)
+
+
+def _scope_label(hall) -> str:
+    return f"大厅 {hall.code} / hall {hall.code}" if hall else "全区 / every hall"
+
+
+@calendar_cli.command("status")
+@click.option(
+    "--today", "today", callback=_day_param, help="Check as of this day (default: today)."
+)
+@with_appcontext
+def calendar_status(today):
+    """The years the holiday library knows, the entries per year, and the warnings."""
+    from hall.domain import workdays
+    from hall.extensions import db
+
+    today = today or _today(current_app)
+    known = workdays.library_years()
+    click.echo(
+        f"节假日库 / holiday library: chinesecalendar {workdays.library_version()}, "
+        f"{known.start}–{known.stop - 1}"
+    )
+    click.echo(f"今天 / today: {today.isoformat()}")
+    click.echo(
+        "年份 / year   国务院安排 / official schedule        条目 / entries (全区 all, 大厅 halls)"
+    )
+    years = range(today.year - 1, today.year + 2)
+    for status in workdays.year_statuses(db.session, years):
+        if status.library:
+            source = "节假日库 / library"
+        elif status.holidays_entered:
+            source = "已录入 / entered"
+        else:
+            source = "无，按周一至周五 / NONE: Mon–Fri"
+        click.echo(f"{status.year:<12} {source:<34} {status.everywhere}, {status.halls}")
+    warnings = workdays.calendar_warnings(db.session, today)
+    _echo_calendar_warnings(warnings)
+    if not warnings:
+        click.echo(f"{today.year}–{today.year + 1}: 安排齐全 / schedules complete")
+
+
+@calendar_cli.command("list")
+@click.option("--year", callback=_year_param, help="Year to list (default: this year).")
+@click.option(
+    "--hall", "hall_code", help="Also this hall's own entries, and what each day means for it."
+)
+@with_appcontext
+def calendar_list(year, hall_code):
+    """The special days of a year: the library's schedule and the entries."""
+    from hall.domain import workdays
+    from hall.extensions import db
+
+    hall = _calendar_hall(hall_code)
+    year = year or _today(current_app).year
+    library = {day: (kind, name) for day, kind, name in workdays.library_days(year)}
+    entries = workdays.list_entries(
+        db.session, year, hall_id=hall.id if hall else None, every_hall=hall is None
+    )
+    rows: list[tuple] = [
+        (day, kind, name, "节假日库 / library") for day, (kind, name) in library.items()
+    ]
+    for e in entries:
+        scope = f"大厅 {e.hall_code} / hall {e.hall_code}" if e.hall_code else "全区 / every hall"
+        by = f" ({e.created_by})" if e.created_by else ""
+        rows.append((e.day, e.kind, e.name, f"录入 / entry: {scope}{by}"))
+    rows.sort(key=lambda r: (r[0], r[3]))
+    calendar = workdays.Calendar(db.session, hall.id if hall else None)
+    click.echo(f"{year} 年 / year {year}" + (f" — {hall.name} ({hall.code})" if hall else ""))
+    for day, kind, name, source in rows:
+        zh, en = workdays.weekday_text(day)
+        line = f"{day.isoformat()}  {zh} {en}  {kind:<8} {name or '-':<14} {source}"
+        if hall:
+            line += "  → " + ("上班 / working" if calendar.is_working_day(day) else "休息 / off")
+        click.echo(line)
+    if not rows:
+        click.echo("没有特殊日期 / no special days")
+    if workdays.years_without_data(db.session, [year]):
+        click.echo(
+            f"警告 / WARNING: {year} 年没有国务院安排，按周一至周五计算 / "
+            f"no official schedule for {year}: Monday–Friday are counted",
+            err=True,
+        )
+
+
+@calendar_cli.command("add")
+@click.argument("day", callback=_day_param)
+@click.argument("kind", callback=_kind_param)
+@click.option("--name", default="", help="What the day is, e.g. 春节 or 台风停止办公.")
+@click.option("--hall", "hall_code", help="Only this hall (default: every hall).")
+@with_appcontext
+def calendar_add(day, kind, name, hall_code):
+    """Add an entry: DAY (2027-01-01) KIND (holiday, workday or closure)."""
+    from hall.domain import workdays
+    from hall.extensions import db
+
+    hall = _calendar_hall(hall_code)
+    try:
+        entry = workdays.Entry(day, kind, workdays.parse_name(name))
+        saved = workdays.save_entries(db.session, [entry], hall=hall, user_id=None, via=_via())
+    except workdays.ScheduleRefused as err:
+        db.session.rollback()
+        _refused(err)
+    except DomainError as err:
+        db.session.rollback()
+        _fail(err)
+    try:
+        db.session.commit()
+    except sa.exc.IntegrityError:
+        db.session.rollback()
+        click.echo(f"错误 / error: {day} 刚刚被录入 / was just entered by someone else", err=True)
+        sys.exit(1)
+    action = "已添加 / added" if saved.added else "已有相同条目 / unchanged"
+    click.echo(f"{action}: {day.isoformat()} {kind} {entry.name} ({_scope_label(hall)})")
+
+
+@calendar_cli.command("remove")
+@click.argument("day", callback=_day_param)
+@click.option("--hall", "hall_code", help="The entry of this hall (default: the every-hall one).")
+@with_appcontext
+def calendar_remove(day, hall_code):
+    """Remove the entry of DAY; the holiday library (or Monday–Friday) applies again."""
+    from hall.domain import workdays
+    from hall.extensions import db
+
+    hall = _calendar_hall(hall_code)
+    try:
+        row = workdays.find_entry(db.session, day, hall)
+        kind, name = row.kind, row.name
+        workdays.remove_entry(db.session, row, user_id=None, via=_via())
+    except DomainError as err:
+        db.session.rollback()
+        _fail(err)
+    db.session.commit()
+    click.echo(f"已删除 / removed: {day.isoformat()} {kind} {name} ({_scope_label(hall)})")
+
+
+@calendar_cli.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, allow_dash=True))
+@click.option("--hall", "hall_code", help="Only this hall (default: every hall).")
+@click.option("--dry-run", is_flag=True, help="Check the file; write nothing.")
+@with_appcontext
+def calendar_import(file, hall_code, dry_run):
+    """Import FILE ('-': standard input), one day a line: `2027-01-01 holiday 元旦`.
+
+    Every line is checked; with any problem nothing is imported (exit 1). UTF-8 (or GB18030).
+    """
+    from pathlib import Path
+
+    from hall.domain import workdays
+    from hall.extensions import db
+
+    limit = workdays.MAX_TEXT * 4
+    if file == "-":
+        data = sys.stdin.buffer.read(limit + 1)
+    else:
+        with Path(file).open("rb") as handle:
+            data = handle.read(limit + 1)
+    if len(data) > limit:
+        click.echo(f"错误 / error: 文件太大 / the file is larger than {limit} bytes", err=True)
+        sys.exit(1)
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        try:
+            text = data.decode("gb18030")
+        except UnicodeDecodeError:
+            click.echo("错误 / error: 文件应为 UTF-8 文本 / the file is not UTF-8 text", err=True)
+            sys.exit(1)
+    hall = _calendar_hall(hall_code)
+    try:
+        entries = workdays.read_schedule(text)
+        saved = workdays.save_entries(db.session, entries, hall=hall, user_id=None, via=_via())
+    except workdays.ScheduleRefused as err:
+        db.session.rollback()
+        _refused(err)
+    if dry_run:
+        db.session.rollback()
+        click.echo(
+            f"检查通过，未写入 / check passed, nothing written: {len(saved.added)} new, "
+            f"{len(saved.unchanged)} unchanged ({_scope_label(hall)})"
+        )
+        return
+    try:
+        db.session.commit()
+    except sa.exc.IntegrityError:
+        db.session.rollback()
+        click.echo(
+            "错误 / error: 有日期刚刚被录入 / a day was just entered by someone else", err=True
+        )
+        sys.exit(1)
+    click.echo(
+        f"已导入 / imported: {len(saved.added)} 新增 / new, {len(saved.unchanged)} "
+        f"未变 / unchanged ({_scope_label(hall)})"
+    )
+
+
+@calendar_cli.command("due")
+@click.argument("day", callback=_day_param)
+@click.argument("days", type=click.IntRange(0, 3650))
+@click.option(
+    "--unit", type=click.Choice(["working", "natural"]), default="working", show_default=True
+)
+@click.option("--hall", "hall_code", help="Count with this hall's own closures too.")
+@with_appcontext
+def calendar_due(day, days, unit, hall_code):
+    """The due date of a limit of DAYS counted after DAY (the acceptance day, not counted)."""
+    from hall.domain import workdays
+    from hall.extensions import db
+
+    hall = _calendar_hall(hall_code)
+    calendar = workdays.Calendar(db.session, hall.id if hall else None)
+    try:
+        due = calendar.due_date(day, days, unit)
+    except ValueError as err:
+        click.echo(f"错误 / error: {err}", err=True)
+        sys.exit(2)
+    zh, en = workdays.weekday_text(due)
+    click.echo(f"{due.isoformat()} {zh} {en}")
+    missing = workdays.years_without_data(db.session, range(day.year, due.year + 1))
+    for year in missing:
+        click.echo(
+            f"警告 / WARNING: {year} 年没有国务院安排，按周一至周五计算 / "
+            f"no official schedule for {year}: Monday–Friday were counted",
+            err=True,
+        )
 
 
 @main.command("config")
