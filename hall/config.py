@@ -32,6 +32,8 @@ def from_environment() -> dict:
         "HALL_DEFAULT_SERVICE_MINUTES": float(env.get("HALL_DEFAULT_SERVICE_MINUTES", "5")),
         "HALL_KIOSK_IDLE_SECONDS": int(env.get("HALL_KIOSK_IDLE_SECONDS", "30")),
         "HALL_PUBLIC_URL": env.get("HALL_PUBLIC_URL") or None,
+        # an open accepted case turns yellow this many working days before its due date
+        "HALL_CASE_WARN_DAYS": max(0, int(env.get("HALL_CASE_WARN_DAYS", "2"))),
         # werkzeug hash method of new passwords (scrypt; tests use a cheaper one)
         "HALL_PASSWORD_METHOD": env.get("HALL_PASSWORD_METHOD", "scrypt"),
     }

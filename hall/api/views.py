@@ -6,9 +6,11 @@ from flask import current_app, jsonify, request
 
 from hall import realtime
 from hall.api import blueprint
+from hall.api.cases import CaseViews
 from hall.api.openapi import document
 from hall.auth import check_hall, current_principal, require
 from hall.domain import board, tickets
+from hall.domain import cases as case_domain
 from hall.extensions import db
 from hall.jsonbody import body, check_csrf, int_field, text_field, ticket_request
 from hall.presenters import ticket_view
@@ -129,9 +131,24 @@ def ticket_action(ticket_id: int, action: str):
     data = body()
     window = int_field(data, "window")
     principal = current_principal()
+    if action == "finish":
+        return _finish(ticket_id, data, window, principal)
     # the domain refuses a ticket of another hall (actor.hall_id)
     ticket = ACTIONS[action](db.session, ticket_id, window_number=window, actor=principal.actor)
     view = {"ticket": ticket_view(ticket)}
+    realtime.commit_and_publish(db.session)
+    return jsonify(view)
+
+
+def _finish(ticket_id: int, data: dict, window: int | None, principal):
+    """Finish a ticket (办结) and record the outcome of each matter handled (办件), in one
+    transaction: a refused outcome (400 naming its index) leaves the ticket unfinished."""
+    outcomes = case_domain.outcomes_from_json(data.get("outcomes"))
+    actor = principal.actor
+    ticket = tickets.finish(db.session, ticket_id, window_number=window, actor=actor)
+    recorded = case_domain.record_outcomes(db.session, ticket, outcomes, actor=actor)
+    views = CaseViews()
+    view = {"ticket": ticket_view(ticket), "cases": [views(case) for case in recorded]}
     realtime.commit_and_publish(db.session)
     return jsonify(view)
 
