@@ -66,8 +66,29 @@ class Case(Base):
         _check("timing", TIMINGS),
         _check("kind", ("immediate", "promised", "joint", "referred")),
         _check("limit_unit", ("working", "natural")),
-        sa.Index("ix_cases_hall_accepted_on", "hall_id", "accepted_on"),
-        sa.Index("ix_cases_hall_completed_on", "hall_id", "completed_on"),
+        # covering indexes of the rates (hall/domain/rates.py): a period's cases by the day
+        # recorded / completed, with every column the aggregation groups or counts by
+        sa.Index(
+            "ix_cases_rates_recorded",
+            "hall_id",
+            "accepted_on",
+            "outcome",
+            "kind",
+            "window_id",
+            "staff_id",
+            "matter_id",
+        ),
+        sa.Index(
+            "ix_cases_rates_completed",
+            "hall_id",
+            "completed_on",
+            "outcome",
+            "status",
+            "timing",
+            "window_id",
+            "staff_id",
+            "matter_id",
+        ),
         sa.Index("ix_cases_open_due", "status", "due_date"),
     )
 

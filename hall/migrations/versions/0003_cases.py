@@ -120,9 +120,24 @@ def upgrade():
         sa.UniqueConstraint("verify_token", name=op.f("uq_cases_verify_token")),
     )
     with op.batch_alter_table("cases", schema=None) as batch_op:
-        batch_op.create_index("ix_cases_hall_accepted_on", ["hall_id", "accepted_on"], unique=False)
         batch_op.create_index(
-            "ix_cases_hall_completed_on", ["hall_id", "completed_on"], unique=False
+            "ix_cases_rates_recorded",
+            ["hall_id", "accepted_on", "outcome", "kind", "window_id", "staff_id", "matter_id"],
+            unique=False,
+        )
+        batch_op.create_index(
+            "ix_cases_rates_completed",
+            [
+                "hall_id",
+                "completed_on",
+                "outcome",
+                "status",
+                "timing",
+                "window_id",
+                "staff_id",
+                "matter_id",
+            ],
+            unique=False,
         )
         batch_op.create_index(batch_op.f("ix_cases_matter_id"), ["matter_id"], unique=False)
         batch_op.create_index("ix_cases_open_due", ["status", "due_date"], unique=False)
@@ -170,8 +185,8 @@ def downgrade():
         batch_op.drop_index(batch_op.f("ix_cases_staff_id"))
         batch_op.drop_index("ix_cases_open_due")
         batch_op.drop_index(batch_op.f("ix_cases_matter_id"))
-        batch_op.drop_index("ix_cases_hall_completed_on")
-        batch_op.drop_index("ix_cases_hall_accepted_on")
+        batch_op.drop_index("ix_cases_rates_completed")
+        batch_op.drop_index("ix_cases_rates_recorded")
 
     op.drop_table("cases")
     with op.batch_alter_table("calendar_days", schema=None) as batch_op:
