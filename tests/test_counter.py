@@ -400,7 +400,16 @@ def test_browser_counter_works_from_the_keyboard_and_stays_live(
     wait_text(page, "#current-number", "A002")
     page.keyboard.press("s")
     wait_text(page, "#current-status", "办理中")
-    page.keyboard.press("f")
+    page.keyboard.press("f")  # the finish panel: a queue ticket has no matter yet
+    page.wait_for_selector("#finish-dialog[open]")
+    page.keyboard.press("Enter")  # nothing recorded: refused, the panel stays
+    page.wait_for_selector("#finish-error:not([hidden])")
+    assert "请至少记录一个事项的办理结果" in page.inner_text("#finish-error")
+    page.keyboard.type("GA-004")  # the search box has the focus; Enter adds the match
+    page.wait_for_selector("#matter-results li[data-code=GA-004]")
+    page.keyboard.press("Enter")
+    page.keyboard.press("5")  # 咨询
+    page.keyboard.press("Enter")
     wait_text(page, "#messages p", "A002 已办结。")
     page.keyboard.press("n")
     wait_text(page, "#messages p", "暂无等候的号。")

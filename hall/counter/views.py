@@ -1,7 +1,9 @@
 """Counter views (窗口工作台): sign in, choose a window, the working page.
 
 The working page is rendered with the window's state prepared here; its script then keeps it
-right from the board snapshots and events, and acts through the JSON API (/api/v1).
+right from the board snapshots and events, and acts through the JSON API (/api/v1). The
+staff member's open cases (我的办件) and the window's rates today (本窗口今日) are rendered
+here too, and fetched again as HTML after each finish or case action (`panels`).
 """
 
 from __future__ import annotations
@@ -10,20 +12,30 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
-from flask import current_app, flash, redirect, render_template, request, url_for
+from flask import current_app, flash, jsonify, redirect, render_template, request, url_for
+from flask_babel import get_locale, lazy_gettext
 from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user, logout_user
 from flask_wtf.csrf import CSRFError
+from sqlalchemy.orm import selectinload
+from werkzeug.routing import BuildError
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from hall import realtime
 from hall.auth import Forbidden, check_hall, check_password, current_principal
 from hall.counter import blueprint
-from hall.domain import board, tickets
+from hall.domain import board, rates, tickets
+from hall.domain import cases as casework
+from hall.domain.workdays import Calendar
 from hall.extensions import db
-from hall.models import Hall, Ticket, TicketEvent, User, Window
+from hall.models import Hall, Matter, Ticket, TicketEvent, User, Window
 
 RECENT_AT_WINDOW = 12
+USUAL_MATTERS = 20  # the window's usual matters offered in the finish panel; search finds all
+# the printed documents of a case (hall.casedocs), by the kind in their URL
+DOCUMENT_KINDS = ("receipt", "correction", "rejection", "completion")
+NUMBER_SLOT = "__NUMBER__"  # replaced by a case number in the page's script
+PAUSE_TEXTS = {"correction": lazy_gettext("补正材料"), "special": lazy_gettext("特别程序")}
 STAFF_ROLES = ("staff", "manager", "admin")
 _DUMMY_HASHES: dict[str, str] = {}
 
@@ -264,4 +276,202 @@ def window(hall_code: str, number: int):
         state=state,
         served=served,
         duty_warning=other.display_name if other else None,
+        finish_data={
+            "usual": usual_matters(win),
+            "documents": document_urls(),
+            "number_slot": NUMBER_SLOT,
+        },
+        **panel_context(hall, win),
     )
+
+
+@blueprint.get("/<hall_code>/<int:number>/panels")
+@login_required
+def panels(hall_code: str, number: int):
+    """我的办件 and 本窗口今日 as HTML, for the page to put in after a finish or a case action."""
+    _principal, hall = _staff_hall(hall_code)
+    win = tickets.get_window(db.session, hall, number)
+    context = panel_context(hall, win)
+    return jsonify(
+        {
+            "cases": render_template("counter/_my_cases.html", **context),
+            "rates": render_template("counter/_window_rates.html", **context),
+        }
+    )
+
+
+# ---------------------------------------------------------------- outcomes, cases and rates
+
+
+def warn_days() -> int:
+    """How many working days before its due date an open case turns yellow."""
+    return int(current_app.config.get("HALL_CASE_WARN_DAYS", 2))
+
+
+def document_urls() -> dict[str, str]:
+    """The URL of each printed document with NUMBER_SLOT for the case number ({} when the
+    case documents are not installed: no print button is shown then)."""
+    if "casedocs.document" not in current_app.view_functions:
+        return {}
+    urls = {}
+    for kind in DOCUMENT_KINDS:
+        try:
+            urls[kind] = url_for("casedocs.document", number=NUMBER_SLOT, kind=kind)
+        except BuildError:
+            continue
+    return urls
+
+
+def matter_choice(matter: Matter) -> dict:
+    """A matter as the finish panel offers it: the same fields as GET /api/v1/matters/<code>."""
+    return {
+        "code": matter.code,
+        "name": matter.name,
+        "kind": matter.kind,
+        "kind_label": matter.kind_label,
+        "promised_limit": {"days": matter.promised_days, "label": matter.promised_label},
+        "materials": [
+            {
+                "name": m.name,
+                "required": m.required,
+                "form_label": m.form_label,
+                "copies": m.copies,
+                "notes": m.notes,
+            }
+            for m in matter.materials
+        ],
+    }
+
+
+def usual_matters(win: Window) -> list[dict]:
+    """The window's usual matters (those of its queues, in its calling order), with materials."""
+    order = {link.queue_id: position for position, link in enumerate(win.queue_links)}
+    if not order:
+        return []
+    found = list(
+        db.session.scalars(
+            sa.select(Matter)
+            .where(Matter.active.is_(True), Matter.queue_id.in_(order))
+            .options(selectinload(Matter.materials))
+            .order_by(Matter.sort_order, Matter.code)
+        )
+    )
+    found.sort(key=lambda m: order[m.queue_id])  # stable: catalogue order within a queue
+    return [matter_choice(m) for m in found[:USUAL_MATTERS]]
+
+
+def deadline_text(state: str, left: int | None) -> str:
+    """The deadline state in words, so that it never depends on colour alone."""
+    if state == "overdue":
+        return _("已逾期 %(n)s 个工作日", n=-(left or 0)) if left else _("已逾期")
+    if state == "soon":
+        return _("今天到期") if left == 0 else _("即将到期：还剩 %(n)s 个工作日", n=left)
+    if state == "ok":
+        return _("还剩 %(n)s 个工作日", n=left) if left is not None else _("未到期")
+    return ""
+
+
+def case_rows(hall: Hall, cases: list) -> list[dict]:
+    """Open cases as the counter and its lists show them: masked applicant, due date,
+    deadline state (yellow "soon", red "overdue") in words, and the pause when paused."""
+    today = board.service_day(hall)
+    calendar = Calendar(db.session, hall.id)
+    receipt = document_urls().get("receipt")
+    rows = []
+    for case in cases:
+        view = casework.case_dict(case, today=today, warn_days=warn_days(), calendar=calendar)
+        pause = next((p for p in reversed(view["pauses"]) if p["ended_on"] is None), None)
+        rows.append(
+            {
+                "number": case.number,
+                "matter": view["matter"]["name"],
+                "applicant": view["applicant_name"],
+                "phone": view["applicant_phone"],
+                "window": view["window"],
+                "staff": view["staff"]["name"] if view["staff"] else "",
+                "accepted_on": view["accepted_on"],
+                "due_date": view["due_date"] or "",
+                "limit": view["limit"]["label"],
+                "state": "paused" if pause else view["deadline_state"],
+                "state_text": (
+                    _("暂停计时：%(kind)s", kind=PAUSE_TEXTS.get(pause["kind"], pause["kind"]))
+                    if pause
+                    else deadline_text(view["deadline_state"], view["working_days_left"])
+                ),
+                "paused": pause is not None,
+                "pause_reason": pause["reason"] if pause else "",
+                "pause_since": pause["started_on"] if pause else "",
+                "receipt_url": receipt.replace(NUMBER_SLOT, case.number) if receipt else None,
+            }
+        )
+    return rows
+
+
+def my_cases(hall: Hall, user: User) -> list[dict]:
+    """The signed-in staff member's open accepted cases in this hall (我的办件), due first."""
+    found = casework.open_cases(
+        db.session, hall_id=hall.id, staff_id=user.id, today=board.service_day(hall)
+    )
+    return case_rows(hall, found)
+
+
+def window_rates(hall: Hall, win: Window) -> dict:
+    """This window's rates today (本窗口今日), each with its formula (rates.FORMULAS)."""
+    today = board.service_day(hall)
+    (row,) = rates.compute(
+        db.session, start=today, end=today, hall_id=hall.id, window_id=win.id, today=today
+    )
+    locale = str(get_locale())
+
+    def card(key: str, detail: str, alert: bool = False) -> dict:
+        return {
+            "key": key,
+            "label": str(rates.COLUMNS[key]),
+            "value": rates.percent(getattr(row, key)),
+            "detail": detail,
+            "formula": rates.formula(key, locale),
+            "alert": alert,
+        }
+
+    return {
+        "day": today.isoformat(),
+        "cards": [
+            card(
+                "on_the_spot_rate",
+                _(
+                    "当场办结 %(done)s 件 / 受理总数 %(all)s 件",
+                    done=row.on_the_spot,
+                    all=row.handled,
+                ),
+            ),
+            card(
+                "promised_rate",
+                _(
+                    "按时办结 %(done)s 件 / 已办结承诺件 %(all)s 件",
+                    done=row.promised_on_time,
+                    all=row.promised_completed,
+                ),
+            ),
+            card(
+                "strict_rate",
+                _("逾期未办结 %(n)s 件", n=row.open_overdue),
+                alert=row.open_overdue > 0,
+            ),
+            card(
+                "early_rate",
+                _(
+                    "提前办结 %(done)s 件 / 已办结承诺件 %(all)s 件",
+                    done=row.early,
+                    all=row.promised_completed,
+                ),
+            ),
+        ],
+    }
+
+
+def panel_context(hall: Hall, win: Window) -> dict:
+    """What 我的办件 and 本窗口今日 need."""
+    return {
+        "my_cases": my_cases(hall, current_user),
+        "rates": window_rates(hall, win),
+    }

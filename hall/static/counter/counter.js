@@ -5,6 +5,7 @@
  * the JSON API with the session cookie and the X-CSRFToken header.
  * Keys: N call · R recall · X no-show · S start · F finish · T transfer · B return a no-show
  *       · P pause/resume · O sign in · Q sign off. Disabled buttons are not allowed now.
+ * F opens the finish panel of outcomes.js (HallOutcomes): an outcome for each matter handled.
  */
 (function () {
   "use strict";
@@ -42,6 +43,7 @@
     button.addEventListener("click", function () { act(button.dataset.action); });
   });
   var dialog = el("transfer-dialog");
+  var outcomes = window.HallOutcomes;
 
   // ------------------------------------------------------------ helpers
 
@@ -143,6 +145,7 @@
       state.current = null;
       state.window.current = null;
       if (dialog.open) dialog.close();  // the ticket has gone: nothing left to transfer
+      outcomes.ticketGone(ticket.id);  // nor to record outcomes for
       if (ticket.status === "no_show") {
         lastNoShow = { id: ticket.id, number: ticket.number, returned: !!returnedIds[ticket.id] };
       }
@@ -158,6 +161,7 @@
     if (!summary) {
       state.current = null;
       if (dialog.open) dialog.close();
+      outcomes.ticketGone(null);
     } else if (!state.current || state.current.id !== summary.id) {
       state.current = {
         id: summary.id, number: summary.number, status: summary.status, queue: summary.queue,
@@ -400,9 +404,12 @@
           sawCall(body.ticket);
           applyTicket(body.ticket);
           rememberRecent(body.ticket, true);
+          outcomes.clearResult();  // the print buttons of the last visit stay until now
           say("ok", fmt(T.called_msg, { number: body.ticket.number }));
         });
-      case "recall": case "no-show": case "start": case "finish":
+      case "finish":
+        return outcomes.open(c);
+      case "recall": case "no-show": case "start":
         return run(post(ticketUrl(c.id, action), { window: windowNumber }), function (body) {
           var t = body.ticket;
           if (action === "recall") sawCall(t);
@@ -410,8 +417,7 @@
           if (action === "no-show") {
             lastNoShow = { id: t.id, number: t.number, returned: !!returnedIds[t.id] };
           }
-          var key = { recall: "recalled_msg", "no-show": "no_show_msg", start: "started_msg",
-                      finish: "finished_msg" }[action];
+          var key = { recall: "recalled_msg", "no-show": "no_show_msg", start: "started_msg" }[action];
           say("ok", fmt(T[key], { number: t.number, count: t.call_count }));
         });
       case "return":
@@ -562,7 +568,7 @@
 
   document.addEventListener("keydown", function (event) {
     if (event.ctrlKey || event.altKey || event.metaKey || event.repeat) return;
-    if (dialog.open) return;
+    if (document.querySelector("dialog[open]")) return;  // a dialog has its own keys
     if (isTyping(event.target)) return;
     var action = KEYS[(event.key || "").toLowerCase()];
     if (!action) return;
@@ -577,6 +583,16 @@
   if (latest && latest.status === "no_show" && !state.current) {
     lastNoShow = { id: latest.id, number: latest.number, returned: !!latest.returned };
   }
+  outcomes.connect({
+    ticketUrl: ticketUrl,
+    windowNumber: windowNumber,
+    onFinished: function (body) {
+      lastActionAt = Date.now() + clockOffset;
+      if (body.ticket) applyTicket(body.ticket);
+      say("ok", fmt(T.finished_msg, { number: body.ticket ? body.ticket.number : "" }));
+      render();
+    },
+  });
   render();
   setInterval(tick, 1000);
 
