@@ -4,4 +4,4 @@ from flask import Blueprint
 
 blueprint = Blueprint("api", __name__, url_prefix="/api/v1")
 
-from hall.api import cases, matters, rates, views  # noqa: E402,F401  (routes attach)
+from hall.api import cases, matters, rates, reports, views  # noqa: E402,F401  (routes attach)

@@ -390,6 +390,134 @@ def _rates_paths() -> dict:
     }
 
 
+_MINUTES = {"type": ["number", "null"], "description": "minutes, one decimal; null when none"}
+REPORT_ROW = {
+    "type": "object",
+    "description": (
+        "The tickets of one group or of the total (issued, served, no-shows, waits, service "
+        "times) and, under `rates`, the completion rates of the same key."
+    ),
+    "properties": {
+        "key": {"type": ["integer", "string", "null"], "description": "as in RateRow"},
+        "label": {"type": "string", "examples": ["3 号窗口 户籍业务", "未选事项"]},
+        "start": {"type": ["string", "null"], "format": "date"},
+        "end": {"type": ["string", "null"], "format": "date"},
+        "issued": {"type": "integer", "description": "取号数 (by service day)"},
+        "served": {"type": "integer", "description": "办结数 (finished)"},
+        "no_shows": {"type": "integer", "description": "过号数"},
+        "no_show_rate": {**_RATE, "description": "no_shows ÷ (served + no_shows)"},
+        "avg_wait_minutes": _MINUTES,
+        "p90_wait_minutes": {
+            "type": ["number", "null"],
+            "description": "90th percentile of the waits, whole minutes rounded up",
+        },
+        "avg_service_minutes": _MINUTES,
+        "waits_counted": {"type": "integer", "description": "tickets called"},
+        "services_counted": {"type": "integer", "description": "tickets served"},
+        "percent": {"type": "object", "description": "no_show_rate as shown (「12.5%」)"},
+        "rates": {"$ref": "#/components/schemas/RateRow"},
+    },
+}
+
+
+def _reports_paths() -> dict:
+    """The manager report: tickets, waits, busy hours, rates and overdue cases."""
+
+    def query(name: str, description: str, schema: dict | None = None) -> dict:
+        return {
+            "name": name,
+            "in": "query",
+            "description": description,
+            "schema": schema or {"type": "string"},
+        }
+
+    return {
+        "/reports": {
+            "get": {
+                "summary": "Manager report: tickets, no-show rate, waits (avg, p90), service "
+                "times, busy hours, completion rates, open overdue cases",
+                "description": (
+                    "Managers and admins of the hall (staff: 403). Tickets count on their "
+                    "service day, for the window and staff member that called them and "
+                    "for their matter and its department; rates as in /rates, merged by "
+                    "key. The same numbers as the reports page and its .xlsx and PDF "
+                    "exports. Every answer carries the formulas (`formulas`, zh and en)."
+                ),
+                "parameters": [
+                    query("group", "one row per group (default window)", {"enum": RATE_GROUPS}),
+                    query(
+                        "from",
+                        "first day (YYYY-MM-DD); default `to`",
+                        {"type": "string", "format": "date"},
+                    ),
+                    query(
+                        "to",
+                        "last day; default today in the hall (at most 3 years after `from`)",
+                        {"type": "string", "format": "date"},
+                    ),
+                    query("hall", "hall code; default the account's hall (required if several)"),
+                    query("window", "window number", {"type": "integer", "minimum": 1}),
+                    query("department", "department code"),
+                    query("matter", "matter code"),
+                    query("staff", "staff username"),
+                ],
+                "responses": {
+                    "200": {
+                        "description": "The report (hall.domain.reports.report_dict)",
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "type": "object",
+                                    "properties": {
+                                        "hall": {"type": "object"},
+                                        "from": {"type": "string", "format": "date"},
+                                        "to": {"type": "string", "format": "date"},
+                                        "today": {"type": "string", "format": "date"},
+                                        "group": {"type": "string"},
+                                        "filters": {"type": "object"},
+                                        "rows": {"type": "array", "items": REPORT_ROW},
+                                        "total": REPORT_ROW,
+                                        "hourly": {
+                                            "type": "array",
+                                            "description": "[{hour: 0–23, issued}] hall-local",
+                                        },
+                                        "waits_by": {"enum": ["day", "week", "month"]},
+                                        "waits": {
+                                            "type": "array",
+                                            "description": (
+                                                "waits over time: [{key, label, start, end, "
+                                                "count, avg, p90}]"
+                                            ),
+                                        },
+                                        "overdue": {
+                                            "type": "array",
+                                            "description": "open overdue cases, due first",
+                                        },
+                                        "formulas": {"type": "object"},
+                                        "notes": {"type": "object"},
+                                    },
+                                }
+                            }
+                        },
+                    },
+                    "400": _error(
+                        "Bad date (`bad_date`), from after to (`bad_range`), over 3 years "
+                        "(`range_too_long`), unknown group (`bad_group`), bad window number "
+                        "(`bad_parameter`), no hall given among several (`hall_required`)"
+                    ),
+                    "401": ERRORS["401"],
+                    "403": ERRORS["403"],
+                    "404": _error(
+                        "Unknown hall, window, department, matter or staff member "
+                        "(`hall_not_found`, `window_not_found`, `department_not_found`, "
+                        "`matter_not_found`, `staff_not_found`)"
+                    ),
+                },
+            }
+        }
+    }
+
+
 MATERIALS = {
     "type": "array",
     "maxItems": 50,
@@ -841,6 +969,7 @@ def document() -> dict:
             **_matter_paths(),
             **_case_paths(),
             **_rates_paths(),
+            **_reports_paths(),
             "/tickets/{id}/transfer": {
                 "post": {
                     "summary": "Transfer to a queue or a window (转移), keeping the number",

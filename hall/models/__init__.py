@@ -22,6 +22,7 @@ from hall.models.catalog import (
     Queue,
 )
 from hall.models.org import ApiToken, Department, Hall, User, Window, WindowQueue
+from hall.models.reports import ReportPeriod, ReportTicketStat
 from hall.models.tickets import NumberCounter, Ticket, TicketEvent
 
 __all__ = [
@@ -46,6 +47,8 @@ __all__ = [
     "Matter",
     "NumberCounter",
     "Queue",
+    "ReportPeriod",
+    "ReportTicketStat",
     "Ticket",
     "TicketEvent",
     "UTCDateTime",
