@@ -27,16 +27,29 @@ PACKAGES = [
         {"dist/socket.io.min.js": "socket.io.min.js", "LICENSE": "LICENSE"},
         "socket.io",
     ),
+    (
+        "chart.js",
+        "4.5.1",
+        {"dist/chart.umd.js": "chart.umd.js", "LICENSE.md": "LICENSE.md"},
+        "chart.js",
+    ),
 ]
 
 
 def fetch(name: str, version: str, files: dict[str, str], folder: str) -> dict:
     """Download one package with npm pack and copy the wanted files; returns its record."""
     with tempfile.TemporaryDirectory() as tmp:
-        out = subprocess.run(
-            ["npm", "pack", f"{name}@{version}", "--silent"],
-            cwd=tmp, check=True, capture_output=True, text=True,
-        ).stdout.strip().splitlines()[-1]
+        out = (
+            subprocess.run(
+                ["npm", "pack", f"{name}@{version}", "--silent"],
+                cwd=tmp,
+                check=True,
+                capture_output=True,
+                text=True,
+            )
+            .stdout.strip()
+            .splitlines()[-1]
+        )
         with tarfile.open(Path(tmp) / out) as tar:
             tar.extractall(tmp, filter="data")
         target = HERE / folder
