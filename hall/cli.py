@@ -157,7 +157,26 @@ def _serve(app, host: str, port: int) -> None:
 @click.option(
     "--no-serve", is_flag=True, help="Only load the demo data into the configured database."
 )
-def demo(host: str, port: int, no_serve: bool):
+@click.option(
+    "--history",
+    "history_days",
+    type=click.IntRange(1, 3660),
+    help="Also generate a past of DAYS calendar days ending yesterday (历史数据).",
+)
+@click.option(
+    "--windows",
+    type=click.IntRange(1, 200),
+    help="Windows the history uses; missing ones are created (default: the demo's 8).",
+)
+@click.option("--seed", default=0, show_default=True, type=int, help="Seed of the history.")
+def demo(
+    host: str,
+    port: int,
+    no_serve: bool,
+    history_days: int | None = None,
+    windows: int | None = None,
+    seed: int = 0,
+):
     """Create (or reuse) the demo hall `demo` and serve it (演示大厅)."""
     from hall import demo as demo_data
     from hall.extensions import db
@@ -178,6 +197,8 @@ def demo(host: str, port: int, no_serve: bool):
                 click.echo(f"  {username:<10} {password}")
         else:
             click.echo("账号已存在，密码在首次创建时显示过；重置：hall user password USERNAME")
+        if history_days:
+            _demo_history(db.session, hall, history_days, windows, seed)
         click.echo("\n链接 / links:")
         base = f"http://{host}:{port}"
         for label, url in _links(base, hall):
@@ -185,6 +206,51 @@ def demo(host: str, port: int, no_serve: bool):
     _warn_calendar(app)
     if not no_serve:
         _serve(app, host, port)
+
+
+def _demo_history(session, hall, days: int, windows: int | None, seed: int) -> None:
+    """Generate the demo's past (`hall demo --history`) with a progress bar and a summary."""
+    from hall import history
+
+    click.echo(f"\n生成 {days} 天的历史数据 / generating {days} days of history…")
+    with click.progressbar(length=days, label="历史 / history", file=sys.stderr) as bar:
+        done = 0
+
+        def progress(count: int, total: int, day) -> None:
+            nonlocal done
+            bar.update(count - done)
+            done = count
+
+        try:
+            result = history.generate(
+                session, hall, days=days, windows=windows, seed=seed, progress=progress
+            )
+        except DomainError as err:
+            session.rollback()
+            _fail(err)
+    from hall.domain import reports
+
+    click.echo("汇总报表数据 / rolling up the report figures…")
+    reports.rollup_range(session, hall.id, result["start"], result["end"])
+    session.commit()
+    outcomes = result["outcomes"]
+    click.echo(
+        f"{result['start']} – {result['end']}: {result['open_days']} 个工作日 / open days, "
+        f"{result['windows']} 个窗口 / windows "
+        f"({result['windows_created']} new, {result['staff_created']} new staff accounts)"
+    )
+    click.echo(
+        f"  取号 tickets {result['tickets']:,} (办结 finished {result['finished']:,}, "
+        f"过号 no-shows {result['no_show']:,}), average wait {result['average_wait_minutes']} "
+        f"min, longest {result['max_wait_minutes']} min"
+    )
+    click.echo(
+        f"  办件 cases {result['cases']:,}: 当场办结 {outcomes['on_the_spot']:,}, "
+        f"受理 {outcomes['accepted']:,}, 补正 {outcomes['correction']:,}, "
+        f"不予受理 {outcomes['rejected']:,}, 咨询 {outcomes['consultation']:,}; "
+        f"办理中 open {result['open']:,} (逾期 overdue {result['open_overdue']:,})"
+    )
+    click.echo(f"  {result['seconds']} s")
 
 
 @main.command()
@@ -775,6 +841,70 @@ def calendar_due(day, days, unit, hall_code):
             f"no official schedule for {year}: Monday–Friday were counted",
             err=True,
         )
+
+
+@main.command("report")
+@click.option("--from", "start", required=True, metavar="DAY", help="First day (2026-11-01).")
+@click.option("--to", "end", required=True, metavar="DAY", help="Last day (2026-11-30).")
+@click.option("--hall", "hall_code", help="Hall code (default: the only hall).")
+@click.option(
+    "--group",
+    default="window",
+    show_default=True,
+    type=click.Choice(["window", "department", "matter", "staff", "day", "week", "month"]),
+)
+@click.option(
+    "--format", "fmt", type=click.Choice(["xlsx", "pdf", "csv"]), help="Default: the extension."
+)
+@click.option("--output", required=True, type=click.Path(dir_okay=False, writable=True))
+@click.option("--window", help="Only this window (number).")
+@click.option("--department", help="Only this department (code).")
+@click.option("--matter", help="Only this matter (code).")
+@click.option("--staff", help="Only this staff member (username).")
+@with_appcontext
+def report_command(start, end, hall_code, group, fmt, output, window, department, matter, staff):
+    """Write the manager report (统计报表) of a period as .xlsx, PDF or .csv (UTF-8 with BOM):
+    the numbers of the report page and the API, grouped and filtered the same way."""
+    from pathlib import Path
+
+    from hall.domain import board
+    from hall.domain import report_export as files
+    from hall.domain.catalog_io import resolve_hall
+    from hall.extensions import db
+
+    try:
+        fmt = files.check_format(fmt or Path(output).suffix or "")
+        first = files.parse_day(start, "开始")
+        last = files.parse_day(end, "结束")
+        hall = resolve_hall(db.session, hall_code)
+        if hall is None:
+            raise DomainError(
+                "hall_required",
+                "请用 --hall 指定大厅（没有大厅或有多个大厅）",
+                "Name the hall with --hall (there is none, or more than one)",
+            )
+        data = files.report_for(
+            db.session,
+            hall,
+            start=first,
+            end=last,
+            group=group,
+            window=window,
+            department=department,
+            matter=matter,
+            staff=staff,
+            today=board.service_day(hall),
+        )
+        content = files.export(data, fmt)
+    except DomainError as err:
+        _fail(err)
+    try:  # keep the rollup of the past days the report computed (a cache)
+        db.session.commit()
+    except sa.exc.SQLAlchemyError:
+        db.session.rollback()
+    Path(output).write_bytes(content)
+    rows = len(data.get("rows") or [])
+    click.echo(f"报表已写入 / report written: {output} ({fmt}, {rows} 行 / rows)")
 
 
 @main.command("config")

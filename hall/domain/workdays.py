@@ -202,7 +202,12 @@ class Calendar:
         if kind in ("holiday", "closure"):
             return False
         if library_knows(day.year):
-            return chinese_calendar.is_workday(day)
+            # the library's own is_workday validates the date against every year it knows on
+            # each call; its two tables answer the same question directly
+            if day in chinese_calendar.workdays:
+                return True
+            if day in chinese_calendar.holidays:
+                return False
         return day.weekday() < 5
 
     def due_date(

@@ -4,4 +4,13 @@ from flask import Blueprint
 
 blueprint = Blueprint("manage", __name__, url_prefix="/manage", template_folder="templates")
 
-from hall.manage import calendar, cases, catalog, spreadsheet, views  # noqa: E402,F401
+from hall.manage import (  # noqa: E402,F401
+    calendar,
+    cases,
+    catalog,
+    dashboard,
+    report_export,
+    reports,
+    spreadsheet,
+    views,
+)
