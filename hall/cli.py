@@ -76,6 +76,7 @@ def _links(base: str, hall) -> list[tuple[str, str]]:
         )
         for w in hall.windows
     ]
+    links.append(("办事指南 / service guide", f"{base}/guide"))
     links.append(("管理 / manage", f"{base}/manage/"))
     links.append(("API", f"{base}/api/v1/openapi.json"))
     return links
