@@ -44,20 +44,18 @@ from reportlab.platypus import (
     BaseDocTemplate,
     CondPageBreak,
     Flowable,
-    Frame,
     HRFlowable,
     KeepTogether,
     PageTemplate,
     Paragraph,
     Spacer,
     Table,
-    TableStyle,
 )
 
 from printouts.errors import PrintoutError
 from printouts.font import cjk_font
 from printouts.guide import clean_text
-from printouts.qr import QUIET_ZONE, draw_qr, qr_modules
+from printouts.layout import QrCode, body_frame, fit, get, markup, para, paras, pieces, table_style
 
 PAGE_WIDTH, PAGE_HEIGHT = A4
 MARGIN_X = 22 * mm
@@ -72,8 +70,6 @@ CUT = "……（以下从略）"
 NAME_LIMIT = 300  # characters of a material's name on paper
 NOTE_LIMIT = 1000  # characters of a material's note: a table row always fits a page
 TEXT_LIMIT = 5000  # characters of a reason or a result
-PIECE = 300  # characters of one paragraph at most (long texts split between pages)
-SENTENCE_ENDS = "。；！？;!?"
 
 INK = colors.HexColor("#111111")
 NAVY = colors.HexColor("#0b2e59")
@@ -110,13 +106,6 @@ NOT_COUNTED = (
 
 
 # ---------------------------------------------------------------- data
-
-
-def _get(source: object, name: str, default: object = None) -> object:
-    """A field of plain data: a mapping's key or an object's attribute."""
-    if isinstance(source, Mapping):
-        return source.get(name, default)
-    return getattr(source, name, default)
 
 
 def _text(value: object, limit: int) -> str:
@@ -237,39 +226,39 @@ def _staff(name: object, job_number: object) -> str:
 
 def _read(case: object) -> _Case:
     """The case as clean text, or PrintoutError when it has no number or matter."""
-    number = _line(_get(case, "number"), 60)
+    number = _line(get(case, "number"), 60)
     if not number:
         raise PrintoutError("case field 'number' must be a non-empty text")
-    matter = _line(_get(case, "matter_name"), 300)
+    matter = _line(get(case, "matter_name"), 300)
     if not matter:
         raise PrintoutError("case field 'matter_name' must be a non-empty text")
-    kind = str(_get(case, "kind") or "")
-    timing = str(_get(case, "timing") or "")
+    kind = str(get(case, "kind") or "")
+    timing = str(get(case, "timing") or "")
     return _Case(
         number=number,
-        issuer=_line(_get(case, "issuer"), 100) or "政务服务中心",
-        department=_line(_get(case, "department"), 100),
-        applicant=_line(_get(case, "applicant_name"), 100),
-        phone_masked=_line(_get(case, "applicant_phone"), 30),
+        issuer=_line(get(case, "issuer"), 100) or "政务服务中心",
+        department=_line(get(case, "department"), 100),
+        applicant=_line(get(case, "applicant_name"), 100),
+        phone_masked=_line(get(case, "applicant_phone"), 30),
         matter=matter,
-        code=_line(_get(case, "matter_code"), 64),
+        code=_line(get(case, "matter_code"), 64),
         kind=KIND_LABELS.get(kind, _line(kind, 20)),
-        outcome=str(_get(case, "outcome") or ""),
-        accepted_on=_date(_get(case, "accepted_on")),
-        due_date=_date(_get(case, "due_date")),
-        completed_on=_date(_get(case, "completed_on")),
-        limit=_limit(_int(_get(case, "limit_days")), _get(case, "limit_unit")),
+        outcome=str(get(case, "outcome") or ""),
+        accepted_on=_date(get(case, "accepted_on")),
+        due_date=_date(get(case, "due_date")),
+        completed_on=_date(get(case, "completed_on")),
+        limit=_limit(_int(get(case, "limit_days")), get(case, "limit_unit")),
         timing=TIMING_LABELS.get(timing, _line(timing, 20)),
-        received=_items(_get(case, "materials_received")),
-        missing=_items(_get(case, "missing_materials")),
-        reason=_text(_get(case, "reason"), TEXT_LIMIT),
-        result=_text(_get(case, "result"), TEXT_LIMIT),
-        result_document=_line(_get(case, "result_document"), 200),
-        window=_window(_get(case, "window_number"), _get(case, "window_name")),
-        staff=_staff(_get(case, "staff_name"), _get(case, "staff_job_number")),
-        phone=_text(_get(case, "phone"), 300),
-        complaint=_text(_get(case, "complaint"), 1000),
-        place=_text(_get(case, "place"), 500),
+        received=_items(get(case, "materials_received")),
+        missing=_items(get(case, "missing_materials")),
+        reason=_text(get(case, "reason"), TEXT_LIMIT),
+        result=_text(get(case, "result"), TEXT_LIMIT),
+        result_document=_line(get(case, "result_document"), 200),
+        window=_window(get(case, "window_number"), get(case, "window_name")),
+        staff=_staff(get(case, "staff_name"), get(case, "staff_job_number")),
+        phone=_text(get(case, "phone"), 300),
+        complaint=_text(get(case, "complaint"), 1000),
+        place=_text(get(case, "place"), 500),
     )
 
 
@@ -354,72 +343,7 @@ def _styles() -> _Styles:
     )
 
 
-def _markup(text: str) -> str:
-    """Paragraph markup of clean text: &, <, > escaped, line ends as <br/>."""
-    return escape(text).replace("\n", "<br/>")
-
-
-def _para(text: str, style: ParagraphStyle, *, empty: str = BLANK) -> Paragraph:
-    """A paragraph of clean text (escaped), ``empty`` when there is none."""
-    return Paragraph(_markup(text or empty), style)
-
-
-def _pieces(line: str, size: int = PIECE) -> list[str]:
-    """A long line cut after a sentence end (or at ``size``): short paragraphs keep line
-    breaking linear in time and split between pages."""
-    pieces = []
-    while len(line) > size:
-        cut = max(line.rfind(mark, size // 2, size) for mark in SENTENCE_ENDS) + 1 or size
-        pieces.append(line[:cut])
-        line = line[cut:]
-    return [*pieces, line]
-
-
-def _paras(text: str, style: ParagraphStyle, *, empty: str = BLANK) -> list[Paragraph]:
-    """One paragraph per line of a multi-line text."""
-    lines = [piece for line in text.split("\n") if line.strip() for piece in _pieces(line.strip())]
-    return [_para(line, style) for line in lines] or [_para("", style, empty=empty)]
-
-
-def _fit(text: str, font: str, size: float, width: float) -> str:
-    """One line of text, shortened with … to fit ``width`` points."""
-    if stringWidth(text, font, size) <= width:
-        return text
-    while text and stringWidth(text + "…", font, size) > width:
-        text = text[:-1]
-    return text + "…"
-
-
-def _table_style(commands: list[tuple]) -> TableStyle:
-    """A table style whose own text (if any) is in the embedded font."""
-    return TableStyle([("FONTNAME", (0, 0), (-1, -1), cjk_font()), *commands])
-
-
 # ---------------------------------------------------------------- flowables
-
-
-class _QrCode(Flowable):
-    """The verification QR code with its quiet zone, captioned 「扫码核验办件状态」 below."""
-
-    CAPTION_SIZE = 8.5
-
-    def __init__(self, url: str, size: float = QR_SIZE) -> None:
-        super().__init__()
-        self.url = url
-        self.size = size
-        self.quiet = QUIET_ZONE * size / qr_modules(url)
-        self.width = size + 2 * self.quiet
-        self.caption_height = self.CAPTION_SIZE * 1.6
-        self.height = self.width + self.caption_height
-
-    def wrap(self, avail_width, avail_height):
-        return self.width, self.height
-
-    def draw(self) -> None:
-        draw_qr(self.canv, self.url, self.quiet, self.caption_height + self.quiet, self.size)
-        self.canv.setFont(cjk_font(), self.CAPTION_SIZE)
-        self.canv.setFillColor(INK)
-        self.canv.drawCentredString(self.width / 2, self.CAPTION_SIZE * 0.35, QR_CAPTION)
 
 
 class _Seal(Flowable):
@@ -433,7 +357,7 @@ class _Seal(Flowable):
     def __init__(self, issuer: str, date_text: str) -> None:
         super().__init__()
         font = cjk_font()
-        self.issuer = _fit(issuer, font, self.NAME_SIZE, 80 * mm)
+        self.issuer = fit(issuer, font, self.NAME_SIZE, 80 * mm)
         self.date_text = date_text
         text_width = max(
             stringWidth(self.issuer, font, self.NAME_SIZE),
@@ -471,7 +395,7 @@ def _heading(case: _Case, title: str, subtitle: str = "") -> list[Flowable]:
     """Issuing body, double rule, title and 「编号：…」 — the head of every document."""
     s = _styles()
     flowables: list[Flowable] = [
-        _para(case.issuer, s.issuer),
+        para(case.issuer, s.issuer),
         Spacer(1, 1.5 * mm),
         HRFlowable(width="100%", thickness=1.6, color=NAVY, spaceAfter=1),
         HRFlowable(width="100%", thickness=0.5, color=NAVY, spaceAfter=4 * mm),
@@ -479,13 +403,13 @@ def _heading(case: _Case, title: str, subtitle: str = "") -> list[Flowable]:
     ]
     if subtitle:
         flowables.append(Paragraph(escape(subtitle), s.subtitle))
-    flowables += [Spacer(1, 1 * mm), _para(f"编号：{case.number}", s.number)]
+    flowables += [Spacer(1, 1 * mm), para(f"编号：{case.number}", s.number)]
     return flowables
 
 
 def _salutation(case: _Case) -> Paragraph:
     """「张三：」 — the applicant in full, as on every paper handed to them."""
-    return _para(f"{case.applicant or '申请人'}：", _styles().salutation)
+    return para(f"{case.applicant or '申请人'}：", _styles().salutation)
 
 
 def _applied(case: _Case) -> str:
@@ -512,14 +436,14 @@ def _facts(rows: list[tuple[str, str, str, str]]) -> Table:
     for index, (name1, value1, name2, value2) in enumerate(rows):
         if name2:
             data.append(
-                [_para(name1, s.label), _para(value1, s.cell), _para(name2, s.label)]
-                + [_para(value2, s.cell)]
+                [para(name1, s.label), para(value1, s.cell), para(name2, s.label)]
+                + [para(value2, s.cell)]
             )
             commands.append(("BACKGROUND", (2, index), (2, index), SHADE))
         else:
-            data.append([_para(name1, s.label), _para(value1, s.cell), "", ""])
+            data.append([para(name1, s.label), para(value1, s.cell), "", ""])
             commands.append(("SPAN", (1, index), (3, index)))
-    return Table(data, colWidths=[label, value, label, value], style=_table_style(commands))
+    return Table(data, colWidths=[label, value, label, value], style=table_style(commands))
 
 
 def _case_rows(
@@ -540,20 +464,20 @@ def _material_table(items: tuple[_Item, ...], name_head: str, note_head: str) ->
     """Materials as a ruled table whose header row repeats on every page it spans."""
     s = _styles()
     widths = [12 * mm, 62 * mm, CONTENT_WIDTH - 74 * mm]
-    rows: list[list] = [[_para(h, s.head) for h in ("序号", name_head, note_head)]]
+    rows: list[list] = [[para(h, s.head) for h in ("序号", name_head, note_head)]]
     for number, item in enumerate(items, 1):
         rows.append(
             [
-                _para(str(number), s.cell_centre),
-                _para(item.name, s.cell),
-                _para(item.note, s.cell, empty=""),
+                para(str(number), s.cell_centre),
+                para(item.name, s.cell),
+                para(item.note, s.cell, empty=""),
             ]
         )
     return Table(
         rows,
         colWidths=widths,
         repeatRows=1,
-        style=_table_style(
+        style=table_style(
             [
                 ("BOX", (0, 0), (-1, -1), 0.6, RULE),
                 ("INNERGRID", (0, 0), (-1, -1), 0.4, RULE),
@@ -568,7 +492,7 @@ def _material_table(items: tuple[_Item, ...], name_head: str, note_head: str) ->
 
 def _section(title: str) -> list[Flowable]:
     """A numbered section heading that never ends a page alone."""
-    return [CondPageBreak(25 * mm), _para(title, _styles().section)]
+    return [CondPageBreak(25 * mm), para(title, _styles().section)]
 
 
 def _contacts(case: _Case) -> str:
@@ -584,12 +508,12 @@ def _points(items: list[str | tuple[str, str]]) -> list[Flowable]:
     flowables: list[Flowable] = []
     for number, item in enumerate(items, 1):
         text, note = item if isinstance(item, tuple) else (item, "")
-        lines = [piece for line in text.split("\n") if line.strip() for piece in _pieces(line)]
+        lines = [piece for line in text.split("\n") if line.strip() for piece in pieces(line)]
         for index, line in enumerate(lines or [BLANK]):
             bullet = f"{number}." if index == 0 else None
-            flowables.append(Paragraph(_markup(line), s.point, bulletText=bullet))
+            flowables.append(Paragraph(markup(line), s.point, bulletText=bullet))
         if note:
-            flowables.append(_para(note, s.point_note))
+            flowables.append(para(note, s.point_note))
     return flowables
 
 
@@ -597,16 +521,16 @@ def _closing(case: _Case, url: str, date_text: str, words: str = "特此通知�
     """「特此通知。」, then in one row the QR code, the applicant's receipt lines and the seal
     over the issuer and the date; kept together on one page."""
     s = _styles()
-    qr = _QrCode(url)
+    qr = QrCode(url, QR_SIZE, QR_CAPTION, caption_size=8.5, caption_leading=1.6, ink=INK)
     seal = _Seal(case.issuer, date_text)
     signature = [
-        _para("申请人（签收）：＿＿＿＿＿＿＿＿", s.sign),
-        _para("签收日期：＿＿＿＿年＿＿月＿＿日", s.sign),
+        para("申请人（签收）：＿＿＿＿＿＿＿＿", s.sign),
+        para("签收日期：＿＿＿＿年＿＿月＿＿日", s.sign),
     ]
     block = Table(
         [[qr, signature, seal]],
         colWidths=[qr.width, CONTENT_WIDTH - qr.width - seal.width, seal.width],
-        style=_table_style(
+        style=table_style(
             [
                 ("VALIGN", (0, 0), (-1, -1), "BOTTOM"),
                 ("LEFTPADDING", (0, 0), (-1, -1), 0),
@@ -617,7 +541,7 @@ def _closing(case: _Case, url: str, date_text: str, words: str = "特此通知�
             ]
         ),
     )
-    return [Spacer(1, 1 * mm), KeepTogether([_para(words, s.body), Spacer(1, 1 * mm), block])]
+    return [Spacer(1, 1 * mm), KeepTogether([para(words, s.body), Spacer(1, 1 * mm), block])]
 
 
 # ---------------------------------------------------------------- the four documents
@@ -628,7 +552,7 @@ def _receipt(case: _Case, url: str) -> list[Flowable]:
     flowables = _heading(case, DOCUMENTS["receipt"], "（回执）")
     flowables += [
         _salutation(case),
-        _para(
+        para(
             f"{_applied(case)}，经审查，申请材料齐全、符合法定形式，决定予以受理。"
             "现将有关事项告知如下：",
             s.body,
@@ -640,10 +564,10 @@ def _receipt(case: _Case, url: str) -> list[Flowable]:
     if case.received:
         flowables += [
             _material_table(case.received, "材料名称", "备注"),
-            _para(f"共 {len(case.received)} 项。", s.count),
+            para(f"共 {len(case.received)} 项。", s.count),
         ]
     else:
-        flowables.append(_para("本次未收取申请材料。", s.body))
+        flowables.append(para("本次未收取申请材料。", s.body))
     collect = "办结后请凭本通知书和有效身份证件到受理窗口领取办理结果"
     collect += f"（{case.result_document}）。" if case.result_document else "。"
     due = case.due_date or "以受理窗口通知为准"
@@ -664,7 +588,7 @@ def _correction(case: _Case, url: str) -> list[Flowable]:
     flowables = _heading(case, DOCUMENTS["correction"], "（申请材料补正）")
     flowables += [
         _salutation(case),
-        _para(
+        para(
             f"{_applied(case)}，经审查，申请材料不齐全或者不符合法定形式，现一次性告知你（单位）"
             "需要补正的全部材料如下：",
             s.body,
@@ -676,10 +600,10 @@ def _correction(case: _Case, url: str) -> list[Flowable]:
     if case.missing:
         flowables += [
             _material_table(case.missing, "需补正的材料", "补正要求"),
-            _para(f"以上共 {len(case.missing)} 项，为需要补正的全部内容。", s.count),
+            para(f"以上共 {len(case.missing)} 项，为需要补正的全部内容。", s.count),
         ]
     else:
-        flowables.append(_para("（未列明需补正的材料，请向受理窗口咨询。）", s.body))
+        flowables.append(para("（未列明需补正的材料，请向受理窗口咨询。）", s.body))
     where = f"（办理地点：{case.place.rstrip('。')}）" if case.place else ""
     flowables += _section("二、告知事项")
     flowables += _points(
@@ -698,12 +622,12 @@ def _rejection(case: _Case, url: str) -> list[Flowable]:
     flowables = _heading(case, DOCUMENTS["rejection"])
     flowables += [
         _salutation(case),
-        _para(f"{_applied(case)}，经审查，决定不予受理。", s.body),
+        para(f"{_applied(case)}，经审查，决定不予受理。", s.body),
         Spacer(1, 1.5 * mm),
         _facts(_case_rows(case, "申请日期", case.accepted_on)),
     ]
     flowables += _section("一、不予受理的理由")
-    flowables += _paras(case.reason, s.body, empty="（未填写）")
+    flowables += paras(case.reason, s.body, empty="（未填写）")
     flowables += _section("二、告知事项")
     flowables += _points([RIGHTS, _contacts(case)])
     return flowables + _closing(case, url, case.accepted_on)
@@ -720,12 +644,12 @@ def _completion(case: _Case, url: str) -> list[Flowable]:
         opening = f"{_applied(case)}，{done}。"
     flowables += [
         _salutation(case),
-        _para(opening + "现将办理结果告知如下：", s.body),
+        para(opening + "现将办理结果告知如下：", s.body),
         Spacer(1, 1.5 * mm),
         _facts(_case_rows(case, "受理日期", case.accepted_on, ("办结日期", case.completed_on))),
     ]
     flowables += _section("一、办理结果")
-    flowables += _paras(case.result, s.body, empty=case.result_document or "已办结。")
+    flowables += paras(case.result, s.body, empty=case.result_document or "已办结。")
     if on_the_spot:
         timing = (f"办结方式：当场办结。办结日期：{case.completed_on or case.accepted_on}。", "")
     else:
@@ -773,9 +697,9 @@ def _decorate(case: _Case, title: str, printed: str, total: int | None):
         if doc.page > 1:
             top = PAGE_HEIGHT - MARGIN_TOP + 8 * mm
             canvas.setFont(font, 8.5)
-            canvas.drawString(MARGIN_X, top, _fit(f"{case.issuer} · {title}", font, 8.5, half))
+            canvas.drawString(MARGIN_X, top, fit(f"{case.issuer} · {title}", font, 8.5, half))
             canvas.drawRightString(
-                PAGE_WIDTH - MARGIN_X, top, _fit(f"编号：{case.number}", font, 8.5, half)
+                PAGE_WIDTH - MARGIN_X, top, fit(f"编号：{case.number}", font, 8.5, half)
             )
             canvas.line(MARGIN_X, top - 2.5 * mm, PAGE_WIDTH - MARGIN_X, top - 2.5 * mm)
         bottom = MARGIN_BOTTOM - 10 * mm
@@ -829,16 +753,8 @@ def case_document(
             pageCompression=1,
             initialFontName=cjk_font(),
         )
-        frame = Frame(
-            MARGIN_X,
-            MARGIN_BOTTOM,
-            CONTENT_WIDTH,
-            PAGE_HEIGHT - MARGIN_TOP - MARGIN_BOTTOM,
-            leftPadding=0,
-            rightPadding=0,
-            topPadding=0,
-            bottomPadding=0,
-            id="body",
+        frame = body_frame(
+            MARGIN_X, MARGIN_BOTTOM, CONTENT_WIDTH, PAGE_HEIGHT - MARGIN_TOP - MARGIN_BOTTOM
         )
         on_page = _decorate(data, title, printed, total)
         doc.addPageTemplates([PageTemplate("body", [frame], onPage=on_page)])

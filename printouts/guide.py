@@ -17,7 +17,6 @@ import io
 import unicodedata
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from xml.sax.saxutils import escape
 
 from reportlab.lib import colors
 from reportlab.lib.enums import TA_CENTER, TA_RIGHT
@@ -25,13 +24,11 @@ from reportlab.lib.pagesizes import A4
 from reportlab.lib.styles import ParagraphStyle
 from reportlab.lib.units import mm
 from reportlab.pdfbase import pdfmetrics
-from reportlab.pdfbase.pdfmetrics import stringWidth
 from reportlab.pdfgen.canvas import Canvas
 from reportlab.platypus import (
     BaseDocTemplate,
     CondPageBreak,
     Flowable,
-    Frame,
     HRFlowable,
     NextPageTemplate,
     PageBreak,
@@ -39,12 +36,11 @@ from reportlab.platypus import (
     Paragraph,
     Spacer,
     Table,
-    TableStyle,
 )
 
 from printouts.errors import PrintoutError
 from printouts.font import cjk_font
-from printouts.qr import QUIET_ZONE, draw_qr, qr_modules
+from printouts.layout import QrCode, body_frame, fit, get, markup, para, paras, table_style
 
 PAGE_WIDTH, PAGE_HEIGHT = A4
 MARGIN_X = 18 * mm
@@ -56,8 +52,6 @@ QR_CAPTION = "扫码查看最新办事指南"
 MAX_TEXT = 10_000  # characters of one field on paper; the phone guide has the rest
 CUT_NOTE = "……（内容过长，以下从略，请扫码查看完整指南）"
 EMPTY = "—"
-PIECE = 300  # characters of one paragraph at most (long texts are cut at sentence ends)
-SENTENCE_ENDS = "。；！？;!?"
 NUMERALS = "一二三四五六七八九十"
 HEADING_ROOM = 12 * mm  # a section heading with the space around it
 KEEP_WITH_HEADING = 16 * mm  # at least this much of a section stays with its heading
@@ -107,20 +101,6 @@ def clean_text(value: object, *, limit: int = MAX_TEXT) -> str:
     return text
 
 
-def _markup(text: str) -> str:
-    """Paragraph markup of clean text: &, <, > escaped, line ends as <br/>."""
-    return escape(text).replace("\n", "<br/>")
-
-
-def _fit(text: str, font: str, size: float, width: float) -> str:
-    """One line of text, shortened with … to fit ``width`` points."""
-    if stringWidth(text, font, size) <= width:
-        return text
-    while text and stringWidth(text + "…", font, size) > width:
-        text = text[:-1]
-    return text + "…"
-
-
 # ---------------------------------------------------------------- data
 
 
@@ -160,18 +140,11 @@ class _Guide:
     faq: tuple[tuple[str, str], ...]
 
 
-def _get(source: object, name: str, default: object = None) -> object:
-    """A field of plain data: a mapping's key or an object's attribute."""
-    if isinstance(source, Mapping):
-        return source.get(name, default)
-    return getattr(source, name, default)
-
-
 def _name_of(value: object) -> str:
     """Text, or the name of a thing that has one (a department)."""
     if value is None or isinstance(value, str):
         return clean_text(value)
-    return clean_text(_get(value, "name", value))
+    return clean_text(get(value, "name", value))
 
 
 def _count(value: object, unit: str) -> str:
@@ -192,15 +165,15 @@ def _list(value: object, what: str) -> list:
 
 
 def _material(item: object) -> _Material:
-    required = _get(item, "required", True)
+    required = get(item, "required", True)
     return _Material(
-        name=clean_text(_get(item, "name"), limit=1000) or EMPTY,
+        name=clean_text(get(item, "name"), limit=1000) or EMPTY,
         required=True if required is None else bool(required),
-        form=clean_text(_get(item, "form_label") or _get(item, "form"), limit=40),
-        copies=_count(_get(item, "copies"), "份"),
-        notes=clean_text(_get(item, "notes")),
-        blank_form=clean_text(_get(item, "blank_form"), limit=1000),
-        sample=clean_text(_get(item, "sample"), limit=1000),
+        form=clean_text(get(item, "form_label") or get(item, "form"), limit=40),
+        copies=_count(get(item, "copies"), "份"),
+        notes=clean_text(get(item, "notes")),
+        blank_form=clean_text(get(item, "blank_form"), limit=1000),
+        sample=clean_text(get(item, "sample"), limit=1000),
     )
 
 
@@ -219,35 +192,35 @@ def _faq(items: list) -> tuple[tuple[str, str], ...]:
 
 def _read(matter: object) -> _Guide:
     """The guide of one matter as clean text, or PrintoutError when it has no name."""
-    name = clean_text(_get(matter, "name"), limit=500)
+    name = clean_text(get(matter, "name"), limit=500)
     if not name:
         raise PrintoutError("guide field 'name' must be a non-empty text")
-    steps = _get(matter, "process_steps")
+    steps = get(matter, "process_steps")
     if steps is None:
-        steps = str(_get(matter, "process") or "").splitlines()
+        steps = str(get(matter, "process") or "").splitlines()
     steps = [clean_text(step) for step in _list(steps, "process_steps")]
     return _Guide(
-        code=clean_text(_get(matter, "code"), limit=200),
+        code=clean_text(get(matter, "code"), limit=200),
         name=name,
-        department=_name_of(_get(matter, "department")),
-        kind=clean_text(_get(matter, "kind_label") or _get(matter, "kind"), limit=40),
-        legal_basis=clean_text(_get(matter, "legal_basis")),
-        conditions=clean_text(_get(matter, "conditions")),
-        materials=tuple(_material(m) for m in _list(_get(matter, "materials"), "materials")),
+        department=_name_of(get(matter, "department")),
+        kind=clean_text(get(matter, "kind_label") or get(matter, "kind"), limit=40),
+        legal_basis=clean_text(get(matter, "legal_basis")),
+        conditions=clean_text(get(matter, "conditions")),
+        materials=tuple(_material(m) for m in _list(get(matter, "materials"), "materials")),
         steps=tuple(step for step in steps if step),
-        statutory=clean_text(_get(matter, "statutory_label"), limit=100),
-        promised=clean_text(_get(matter, "promised_label"), limit=100),
-        fee=clean_text(_get(matter, "fee")),
-        fee_basis=clean_text(_get(matter, "fee_basis")),
-        place=clean_text(_get(matter, "place")),
-        hours=clean_text(_get(matter, "hours")),
-        phone=clean_text(_get(matter, "phone"), limit=500),
-        complaint=clean_text(_get(matter, "complaint")),
-        result_document=clean_text(_get(matter, "result_document")),
-        visits=_count(_get(matter, "visits"), "次"),
-        online=bool(_get(matter, "online", False)),
-        appointment=bool(_get(matter, "appointment", False)),
-        faq=_faq(_list(_get(matter, "faq"), "faq")),
+        statutory=clean_text(get(matter, "statutory_label"), limit=100),
+        promised=clean_text(get(matter, "promised_label"), limit=100),
+        fee=clean_text(get(matter, "fee")),
+        fee_basis=clean_text(get(matter, "fee_basis")),
+        place=clean_text(get(matter, "place")),
+        hours=clean_text(get(matter, "hours")),
+        phone=clean_text(get(matter, "phone"), limit=500),
+        complaint=clean_text(get(matter, "complaint")),
+        result_document=clean_text(get(matter, "result_document")),
+        visits=_count(get(matter, "visits"), "次"),
+        online=bool(get(matter, "online", False)),
+        appointment=bool(get(matter, "appointment", False)),
+        faq=_faq(_list(get(matter, "faq"), "faq")),
     )
 
 
@@ -354,54 +327,7 @@ def _styles() -> _Styles:
     )
 
 
-def _para(text: str, style: ParagraphStyle, *, empty: str = EMPTY) -> Paragraph:
-    """A paragraph of clean text (escaped), ``empty`` when there is none."""
-    return Paragraph(_markup(text or empty), style)
-
-
-def _pieces(line: str, size: int = PIECE) -> list[str]:
-    """A long line cut after the last sentence end (or at ``size``) of each ``size``
-    characters: short paragraphs keep line breaking and page splitting linear in time."""
-    pieces = []
-    while len(line) > size:
-        cut = max(line.rfind(mark, size // 2, size) for mark in SENTENCE_ENDS) + 1 or size
-        pieces.append(line[:cut])
-        line = line[cut:]
-    return [*pieces, line]
-
-
-def _paras(text: str, style: ParagraphStyle, *, empty: str = EMPTY) -> list[Paragraph]:
-    """One paragraph per line of a multi-line text, so long texts split between pages."""
-    lines = [piece for line in text.split("\n") if line.strip() for piece in _pieces(line.strip())]
-    return [_para(line, style) for line in lines] or [_para("", style, empty=empty)]
-
-
 # ---------------------------------------------------------------- flowables
-
-
-class _QrCode(Flowable):
-    """The QR code of the phone guide with its quiet zone, captioned below."""
-
-    CAPTION_SIZE = 8
-
-    def __init__(self, url: str, size: float = QR_SIZE, caption: str = QR_CAPTION) -> None:
-        super().__init__()
-        self.url = url
-        self.size = size
-        self.caption = caption
-        self.quiet = QUIET_ZONE * size / qr_modules(url)
-        self.width = size + 2 * self.quiet
-        self.caption_height = self.CAPTION_SIZE * 1.5
-        self.height = self.width + self.caption_height
-
-    def wrap(self, avail_width, avail_height):
-        return self.width, self.height
-
-    def draw(self) -> None:
-        draw_qr(self.canv, self.url, self.quiet, self.caption_height + self.quiet, self.size)
-        self.canv.setFont(cjk_font(), self.CAPTION_SIZE)
-        self.canv.setFillColor(INK)
-        self.canv.drawCentredString(self.width / 2, self.CAPTION_SIZE * 0.35, self.caption)
 
 
 class _Anchor(Flowable):
@@ -441,8 +367,8 @@ def _body_page(
         canvas.line(MARGIN_X, bottom + 4.5 * mm, PAGE_WIDTH - MARGIN_X, bottom + 4.5 * mm)
         canvas.setFillColor(GREY)
         canvas.setFont(font, 8.5)
-        canvas.drawString(MARGIN_X, top, _fit(left, font, 8.5, half))
-        canvas.drawRightString(PAGE_WIDTH - MARGIN_X, top, _fit(right, font, 8.5, half))
+        canvas.drawString(MARGIN_X, top, fit(left, font, 8.5, half))
+        canvas.drawRightString(PAGE_WIDTH - MARGIN_X, top, fit(right, font, 8.5, half))
         canvas.setFont(font, 8)
         canvas.drawString(MARGIN_X, bottom, footer_left)
         canvas.drawCentredString(PAGE_WIDTH / 2, bottom, "本指南以扫码查看的最新版本为准")
@@ -465,7 +391,7 @@ def _cover_page(hall_name: str, date_text: str) -> Callable[[Canvas, object], No
         if hall_name:
             canvas.setFont(font, 15)
             canvas.drawCentredString(
-                PAGE_WIDTH / 2, 42 * mm, _fit(hall_name, font, 15, CONTENT_WIDTH)
+                PAGE_WIDTH / 2, 42 * mm, fit(hall_name, font, 15, CONTENT_WIDTH)
             )
         canvas.setFont(font, 12)
         canvas.drawCentredString(PAGE_WIDTH / 2, 33 * mm, date_text)
@@ -479,11 +405,6 @@ def _cover_page(hall_name: str, date_text: str) -> Callable[[Canvas, object], No
 
 MAX_ROW_HEIGHT = 60 * mm  # a table row taller than this continues in rows below it
 CELL_PADDING = 4
-
-
-def _table_style(commands: list[tuple]) -> TableStyle:
-    """A table style whose own text (if any) is in the embedded font, never Helvetica."""
-    return TableStyle([("FONTNAME", (0, 0), (-1, -1), cjk_font()), *commands])
 
 
 def _chunks(cell: Flowable | list, width: float) -> list[list[Flowable]]:
@@ -517,11 +438,11 @@ def _chunks(cell: Flowable | list, width: float) -> list[list[Flowable]]:
 def _split_row(cells: list, widths: list[float]) -> list[list]:
     """One logical row as one or more table rows, so that no row outgrows a page: tables
     then break between rows only, and a long note continues in the rows below."""
-    pieces = [
+    columns = [
         _chunks(cell, width - 2 * CELL_PADDING) for cell, width in zip(cells, widths, strict=True)
     ]
-    count = max(len(p) for p in pieces)
-    return [[p[i] if i < len(p) else [] for p in pieces] for i in range(count)]
+    count = max(len(c) for c in columns)
+    return [[c[i] if i < len(c) else [] for c in columns] for i in range(count)]
 
 
 def _ruled_table(
@@ -563,7 +484,7 @@ def _ruled_table(
     return Table(
         rows,
         colWidths=widths,
-        style=_table_style(commands),
+        style=table_style(commands),
         repeatRows=1 if header else 0,
     )
 
@@ -576,17 +497,17 @@ def _grid(rows: list[list], widths: list[float]) -> Table:
 def _title_block(guide: _Guide, url: str, hall_name: str) -> list[Flowable]:
     """Matter name, code, department and kind beside the QR code of the phone guide."""
     s = _styles()
-    qr = _QrCode(url)
+    qr = QrCode(url, QR_SIZE, QR_CAPTION, caption_size=8, caption_leading=1.5, ink=INK)
     label_width = 20 * mm
     left_width = CONTENT_WIDTH - qr.width - 6 * mm
     facts = Table(
         [
-            [_para("事项编码", s.label), _para(guide.code, s.cell)],
-            [_para("实施部门", s.label), _para(guide.department, s.cell)],
-            [_para("事项类型", s.label), _para(guide.kind, s.cell)],
+            [para("事项编码", s.label), para(guide.code, s.cell)],
+            [para("实施部门", s.label), para(guide.department, s.cell)],
+            [para("事项类型", s.label), para(guide.kind, s.cell)],
         ],
         colWidths=[label_width, left_width - label_width],
-        style=_table_style(
+        style=table_style(
             [
                 ("VALIGN", (0, 0), (-1, -1), "TOP"),
                 ("LEFTPADDING", (0, 0), (-1, -1), 0),
@@ -597,11 +518,11 @@ def _title_block(guide: _Guide, url: str, hall_name: str) -> list[Flowable]:
         ),
     )
     overline = f"{hall_name} · 办事指南" if hall_name else "办事指南"
-    left = [_para(overline, s.overline), _para(guide.name, s.title), facts]
+    left = [para(overline, s.overline), para(guide.name, s.title), facts]
     block = Table(
         [[left, qr]],
         colWidths=[CONTENT_WIDTH - qr.width, qr.width],
-        style=_table_style(
+        style=table_style(
             [
                 ("VALIGN", (0, 0), (-1, -1), "TOP"),
                 ("LEFTPADDING", (0, 0), (-1, -1), 0),
@@ -621,22 +542,22 @@ def _basics(guide: _Guide) -> Table:
     value = CONTENT_WIDTH / 2 - label
     rows = [
         [
-            _para("法定办结时限", s.label),
-            _para(guide.statutory, s.cell),
-            _para("承诺办结时限", s.label),
-            _para(guide.promised, s.cell),
+            para("法定办结时限", s.label),
+            para(guide.statutory, s.cell),
+            para("承诺办结时限", s.label),
+            para(guide.promised, s.cell),
         ],
         [
-            _para("到现场次数", s.label),
-            _para(guide.visits, s.cell),
-            _para("办理结果", s.label),
-            _para(guide.result_document, s.cell),
+            para("到现场次数", s.label),
+            para(guide.visits, s.cell),
+            para("办理结果", s.label),
+            para(guide.result_document, s.cell),
         ],
         [
-            _para("网上办理", s.label),
-            _para("支持" if guide.online else "不支持", s.cell),
-            _para("预约办理", s.label),
-            _para("支持" if guide.appointment else "不支持", s.cell),
+            para("网上办理", s.label),
+            para("支持" if guide.online else "不支持", s.cell),
+            para("预约办理", s.label),
+            para("支持" if guide.appointment else "不支持", s.cell),
         ],
     ]
     return _grid(rows, [label, value, label, value])
@@ -646,7 +567,7 @@ def _fields(pairs: list[tuple[str, str]]) -> Table:
     """A two-column table of labelled texts (收费标准, 办理地点…)."""
     s = _styles()
     label = 25 * mm
-    rows = [[_para(name, s.label), _paras(text, s.cell)] for name, text in pairs]
+    rows = [[para(name, s.label), paras(text, s.cell)] for name, text in pairs]
     return _grid(rows, [label, CONTENT_WIDTH - label])
 
 
@@ -664,41 +585,41 @@ def _materials(guide: _Guide) -> list[Flowable]:
     """申请材料 as a table whose header row repeats on every page it spans."""
     s = _styles()
     if not guide.materials:
-        return [_para("本事项无需提交申请材料。", s.body)]
+        return [para("本事项无需提交申请材料。", s.body)]
     groups: list[list] = []
     for number, material in enumerate(guide.materials, 1):
-        remarks = _paras(material.notes, s.cell) if material.notes else []
+        remarks = paras(material.notes, s.cell) if material.notes else []
         if material.blank_form:
-            remarks.append(_para(f"空白表格：{material.blank_form}", s.cell))
+            remarks.append(para(f"空白表格：{material.blank_form}", s.cell))
         if material.sample:
-            remarks.append(_para(f"示例样表：{material.sample}", s.cell))
+            remarks.append(para(f"示例样表：{material.sample}", s.cell))
         groups.append(
             [
-                _para(str(number), s.cell_centre),
-                _para(material.name, s.cell),
-                _para("是" if material.required else "否", s.cell_centre),
-                _para(material.form, s.cell_centre),
-                _para(material.copies, s.cell_centre),
-                remarks or _para("", s.cell, empty=""),
+                para(str(number), s.cell_centre),
+                para(material.name, s.cell),
+                para("是" if material.required else "否", s.cell_centre),
+                para(material.form, s.cell_centre),
+                para(material.copies, s.cell_centre),
+                remarks or para("", s.cell, empty=""),
             ]
         )
     table = _ruled_table(
         groups,
         [width for _, width in MATERIAL_COLUMNS],
-        header=[_para(name, s.head) for name, _ in MATERIAL_COLUMNS],
+        header=[para(name, s.head) for name, _ in MATERIAL_COLUMNS],
         zebra=True,
     )
     required = sum(1 for m in guide.materials if m.required)
     summary = f"共 {len(guide.materials)} 项，其中必要材料 {required} 项。"
-    return [table, Spacer(1, 2 * mm), _para(summary, s.cell)]
+    return [table, Spacer(1, 2 * mm), para(summary, s.cell)]
 
 
 def _steps(guide: _Guide) -> list[Flowable]:
     s = _styles()
     if not guide.steps:
-        return [_para("", s.body)]
+        return [para("", s.body)]
     return [
-        Paragraph(_markup(step), s.step, bulletText=f"{number}.")
+        Paragraph(markup(step), s.step, bulletText=f"{number}.")
         for number, step in enumerate(guide.steps, 1)
     ]
 
@@ -706,11 +627,11 @@ def _steps(guide: _Guide) -> list[Flowable]:
 def _questions(guide: _Guide) -> list[Flowable]:
     s = _styles()
     if not guide.faq:
-        return [_para("暂无。", s.body)]
+        return [para("暂无。", s.body)]
     flowables: list[Flowable] = []
     for number, (question, answer) in enumerate(guide.faq, 1):
-        flowables.append(_para(f"{number}. {question or EMPTY}", s.question))
-        flowables.append(_para(f"答：{answer or EMPTY}", s.answer))
+        flowables.append(para(f"{number}. {question or EMPTY}", s.question))
+        flowables.append(para(f"答：{answer or EMPTY}", s.answer))
     return flowables
 
 
@@ -719,8 +640,8 @@ def _sections(guide: _Guide) -> list[tuple[str, list[Flowable]]]:
     s = _styles()
     return [
         ("基本信息", [_basics(guide)]),
-        ("设定依据", _paras(guide.legal_basis, s.body)),
-        ("受理条件", _paras(guide.conditions, s.body)),
+        ("设定依据", paras(guide.legal_basis, s.body)),
+        ("受理条件", paras(guide.conditions, s.body)),
         ("申请材料", _materials(guide)),
         ("办理流程", _steps(guide)),
         (
@@ -749,16 +670,8 @@ def _sheet_flowables(guide: _Guide, url: str, hall_name: str) -> list[Flowable]:
 
 
 def _document(buffer: io.BytesIO, *, title: str, author: str, subject: str) -> BaseDocTemplate:
-    frame = Frame(
-        MARGIN_X,
-        MARGIN_BOTTOM,
-        CONTENT_WIDTH,
-        PAGE_HEIGHT - MARGIN_TOP - MARGIN_BOTTOM,
-        leftPadding=0,
-        rightPadding=0,
-        topPadding=0,
-        bottomPadding=0,
-        id="body",
+    frame = body_frame(
+        MARGIN_X, MARGIN_BOTTOM, CONTENT_WIDTH, PAGE_HEIGHT - MARGIN_TOP - MARGIN_BOTTOM
     )
     doc = BaseDocTemplate(
         buffer,
@@ -832,7 +745,7 @@ def department_booklet(
         raise PrintoutError("the department must have a name")
     if not callable(guide_url):
         raise PrintoutError("guide_url must be a function of the matter code")
-    functions = clean_text(_get(department, "functions"))
+    functions = clean_text(get(department, "functions"))
     guides = [_read(matter) for matter in matters]
     urls = [_url(guide_url(guide.code)) for guide in guides]
     hall = clean_text(hall_name, limit=200)
@@ -873,14 +786,14 @@ def _cover(name: str, functions: str, count: int) -> list[Flowable]:
     s = _styles()
     flowables: list[Flowable] = [
         Spacer(1, 45 * mm),
-        _para(name, s.cover_title),
+        para(name, s.cover_title),
         Spacer(1, 4 * mm),
         Paragraph("办 事 指 南", s.cover_sub),
         Spacer(1, 14 * mm),
         HRFlowable(width="100%", thickness=1.2, color=NAVY),
         Spacer(1, 6 * mm),
         Paragraph("部门职能", s.section),
-        *_paras(functions, s.body),
+        *paras(functions, s.body),
         Spacer(1, 4 * mm),
         Paragraph(f"本指南收录办理事项 {count} 项。", s.body),
     ]
@@ -892,32 +805,32 @@ def _contents(guides: list[_Guide], known: dict[str, int]) -> list[Flowable]:
     s = _styles()
     flowables: list[Flowable] = [Paragraph("目　录", s.contents_title)]
     if not guides:
-        return [*flowables, _para("本部门暂无公开的办理事项。", s.body)]
+        return [*flowables, para("本部门暂无公开的办理事项。", s.body)]
     rows: list[list] = [
         [
-            _para("序号", s.head),
-            _para("事项名称", s.label),
-            _para("事项编码", s.label),
-            _para("页码", s.head_right),
+            para("序号", s.head),
+            para("事项名称", s.label),
+            para("事项编码", s.label),
+            para("页码", s.head_right),
         ]
     ]
     for index, guide in enumerate(guides):
         key = f"matter-{index}"
-        link = f'<a href="#{key}" color="#0b2e59">{_markup(guide.name)}</a>'
+        link = f'<a href="#{key}" color="#0b2e59">{markup(guide.name)}</a>'
         page = known.get(key)
         rows.append(
             [
-                _para(str(index + 1), s.cell_centre),
+                para(str(index + 1), s.cell_centre),
                 Paragraph(link, s.cell),
-                _para(guide.code, s.cell),
-                _para(str(page) if page else "", s.cell_right, empty=""),
+                para(guide.code, s.cell),
+                para(str(page) if page else "", s.cell_right, empty=""),
             ]
         )
     table = Table(
         rows,
         colWidths=[12 * mm, CONTENT_WIDTH - 62 * mm, 36 * mm, 14 * mm],
         repeatRows=1,
-        style=_table_style(
+        style=table_style(
             [
                 ("LINEBELOW", (0, 0), (-1, -1), 0.5, RULE),
                 ("LINEABOVE", (0, 0), (-1, 0), 1, NAVY),

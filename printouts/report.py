@@ -32,7 +32,6 @@ from reportlab.lib.units import mm
 from reportlab.platypus import (
     BaseDocTemplate,
     CondPageBreak,
-    Frame,
     KeepTogether,
     PageTemplate,
     Paragraph,
@@ -44,6 +43,7 @@ from reportlab.platypus import (
 from printouts.errors import PrintoutError
 from printouts.font import cjk_font
 from printouts.guide import clean_text
+from printouts.layout import body_frame
 
 PAGE_WIDTH, PAGE_HEIGHT = landscape(A4)
 MARGIN_X = 14 * mm
@@ -634,16 +634,8 @@ def report_pdf(data: Mapping, *, notes: str = "", printed_on: dt.date | None = N
             pageCompression=1,
             initialFontName=cjk_font(),
         )
-        frame = Frame(
-            MARGIN_X,
-            MARGIN_BOTTOM,
-            CONTENT_WIDTH,
-            PAGE_HEIGHT - MARGIN_TOP - MARGIN_BOTTOM,
-            leftPadding=0,
-            rightPadding=0,
-            topPadding=0,
-            bottomPadding=0,
-            id="body",
+        frame = body_frame(
+            MARGIN_X, MARGIN_BOTTOM, CONTENT_WIDTH, PAGE_HEIGHT - MARGIN_TOP - MARGIN_BOTTOM
         )
         on_page = _decorate(hall, period, printed, total)
         doc.addPageTemplates([PageTemplate("body", [frame], onPage=on_page)])
