@@ -26,7 +26,6 @@ import argparse
 import os
 import platform
 import random
-import secrets
 import shutil
 import sys
 import tempfile
@@ -34,6 +33,7 @@ import time
 from pathlib import Path
 
 import sqlalchemy as sa
+from scratch import Postgres  # bench/scratch.py, next to this script
 
 TARGET_MS = 20.0
 
@@ -410,37 +410,6 @@ def _load() -> str:
         return " ".join(f"{x:.1f}" for x in os.getloadavg())
     except OSError:
         return "unknown"
-
-
-class Postgres:
-    """A fresh database hall_bench_<random> on the server of a URL, dropped at the end."""
-
-    def __init__(self, url: str):
-        self.server = sa.engine.make_url(url)
-        if not self.server.drivername.startswith("postgresql"):
-            sys.exit("bench: --database-url must be a postgresql+psycopg:// URL")
-        self.name = f"hall_bench_{secrets.token_hex(4)}"
-        self.created = False
-
-    def _admin(self):
-        admin = self.server.set(database=self.server.database or "postgres")
-        return sa.create_engine(admin, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
-
-    def create(self) -> str:
-        engine = self._admin()
-        with engine.connect() as conn:
-            conn.exec_driver_sql(f'CREATE DATABASE "{self.name}"')
-        engine.dispose()
-        self.created = True
-        return self.server.set(database=self.name).render_as_string(hide_password=False)
-
-    def drop(self) -> None:
-        if self.created:
-            engine = self._admin()
-            with engine.connect() as conn:
-                conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
-            engine.dispose()
-            self.created = False
 
 
 def main(argv=None) -> int:

@@ -44,6 +44,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import sqlalchemy as sa
+from scratch import Postgres  # bench/scratch.py, next to this script
 
 HERE = Path(__file__).resolve().parent
 HALL = "demo"
@@ -460,39 +461,6 @@ class Servers:
                     os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait(timeout=5)
         self.procs.clear()
-
-
-class Postgres:
-    """A fresh database hall_bench_<random> on the server of a URL, dropped at the end."""
-
-    def __init__(self, url: str):
-        self.server = sa.engine.make_url(url)
-        if not self.server.drivername.startswith("postgresql"):
-            sys.exit("bench: --database-url must be a postgresql+psycopg:// URL")
-        self.name = f"hall_bench_{secrets.token_hex(4)}"
-        self.url = self.server.set(database=self.name)
-        self.created = False
-
-    def _admin(self):
-        admin = self.server.set(database=self.server.database or "postgres")
-        return sa.create_engine(admin, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
-
-    def create(self) -> str:
-        engine = self._admin()
-        with engine.connect() as conn:
-            conn.exec_driver_sql(f'CREATE DATABASE "{self.name}"')
-        engine.dispose()
-        self.created = True
-        return self.url.render_as_string(hide_password=False)
-
-    def drop(self) -> None:
-        if not self.created:
-            return
-        engine = self._admin()
-        with engine.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
-        engine.dispose()
-        self.created = False
 
 
 def start_hall(servers: Servers, port: int, env: dict, command: str | None) -> subprocess.Popen:

@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import secrets
 import shutil
 import statistics
 import sys
@@ -36,6 +35,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import sqlalchemy as sa
+from scratch import Postgres  # bench/scratch.py, next to this script
 
 TARGETS = {"sqlite": 2.0, "postgresql": 1.0}  # seconds, the 1-year report
 RANGES = (("1 month", 30), ("3 months", 91), ("6 months", 182), ("1 year", 365))
@@ -44,40 +44,6 @@ ROLLUP_TABLES = ("report_ticket_stats", "report_periods")  # hall.domain.reports
 
 def log(message: str) -> None:
     print(f"[bench] {message}", file=sys.stderr, flush=True)
-
-
-class Postgres:
-    """A fresh database hall_bench_<random> on the server of a URL, dropped at the end
-    (unless kept)."""
-
-    def __init__(self, url: str):
-        self.server = sa.engine.make_url(url)
-        if not self.server.drivername.startswith("postgresql"):
-            sys.exit("bench: --database-url must be a postgresql+psycopg:// URL")
-        self.name = f"hall_bench_{secrets.token_hex(4)}"
-        self.url = self.server.set(database=self.name)
-        self.created = False
-
-    def _admin(self):
-        admin = self.server.set(database=self.server.database or "postgres")
-        return sa.create_engine(admin, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
-
-    def create(self) -> str:
-        engine = self._admin()
-        with engine.connect() as conn:
-            conn.exec_driver_sql(f'CREATE DATABASE "{self.name}"')
-        engine.dispose()
-        self.created = True
-        return self.url.render_as_string(hide_password=False)
-
-    def drop(self) -> None:
-        if not self.created:
-            return
-        engine = self._admin()
-        with engine.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
-        engine.dispose()
-        self.created = False
 
 
 def report_function():
