@@ -6,6 +6,7 @@ One place, so the kiosk, the phone page and the JSON API always agree.
 from __future__ import annotations
 
 from flask import current_app
+from flask_babel import gettext as _
 
 from hall.domain import board, tickets
 from hall.extensions import db
@@ -27,3 +28,14 @@ def ticket_view(ticket: Ticket) -> dict:
         "track_url": track_url(ticket.token),
         "slip_url": slip_url(ticket.token),
     }
+
+
+def deadline_text(state: str, left: int | None) -> str:
+    """A case's deadline state in words, so that it never depends on colour alone."""
+    if state == "overdue":
+        return _("已逾期 %(n)s 个工作日", n=-(left or 0)) if left else _("已逾期")
+    if state == "soon":
+        return _("今天到期") if left == 0 else _("即将到期：还剩 %(n)s 个工作日", n=left)
+    if state == "ok":
+        return _("还剩 %(n)s 个工作日", n=left) if left is not None else _("未到期")
+    return ""

@@ -29,6 +29,7 @@ from hall.domain import cases as casework
 from hall.domain.workdays import Calendar
 from hall.extensions import db
 from hall.models import Hall, Matter, Ticket, TicketEvent, User, Window
+from hall.presenters import deadline_text
 
 RECENT_AT_WINDOW = 12
 USUAL_MATTERS = 20  # the window's usual matters offered in the finish panel; search finds all
@@ -358,17 +359,6 @@ def usual_matters(win: Window) -> list[dict]:
     )
     found.sort(key=lambda m: order[m.queue_id])  # stable: catalogue order within a queue
     return [matter_choice(m) for m in found[:USUAL_MATTERS]]
-
-
-def deadline_text(state: str, left: int | None) -> str:
-    """The deadline state in words, so that it never depends on colour alone."""
-    if state == "overdue":
-        return _("已逾期 %(n)s 个工作日", n=-(left or 0)) if left else _("已逾期")
-    if state == "soon":
-        return _("今天到期") if left == 0 else _("即将到期：还剩 %(n)s 个工作日", n=left)
-    if state == "ok":
-        return _("还剩 %(n)s 个工作日", n=left) if left is not None else _("未到期")
-    return ""
 
 
 def case_rows(hall: Hall, cases: list) -> list[dict]:

@@ -25,6 +25,7 @@ from hall.extensions import db
 from hall.manage import blueprint
 from hall.manage.views import _manager, page_context
 from hall.models import Hall, User, Window
+from hall.presenters import deadline_text
 
 STATES = {
     "all": lazy_gettext("全部未办结"),
@@ -76,17 +77,6 @@ def _receipt_url(number: str) -> str | None:
         return None
 
 
-def _deadline_text(state: str, left: int | None) -> str:
-    """The deadline state in words (never colour alone)."""
-    if state == "overdue":
-        return _("已逾期 %(n)s 个工作日", n=-(left or 0)) if left else _("已逾期")
-    if state == "soon":
-        return _("今天到期") if left == 0 else _("即将到期：还剩 %(n)s 个工作日", n=left)
-    if state == "ok":
-        return _("还剩 %(n)s 个工作日", n=left) if left is not None else _("未到期")
-    return ""
-
-
 def case_rows(hall: Hall) -> list[dict]:
     """The hall's running cases as the page lists them: masked applicant, window, staff,
     due date and deadline state in words; paused ones with their pause."""
@@ -113,7 +103,7 @@ def case_rows(hall: Hall) -> list[dict]:
                 "state_text": (
                     _("暂停计时：%(kind)s", kind=PAUSE_KINDS.get(pause["kind"], pause["kind"]))
                     if pause
-                    else _deadline_text(view["deadline_state"], view["working_days_left"])
+                    else deadline_text(view["deadline_state"], view["working_days_left"])
                 ),
                 "paused": pause is not None,
                 "pause_since": pause["started_on"] if pause else "",
