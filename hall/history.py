@@ -24,9 +24,11 @@ default yesterday in the hall's time zone). What a day looks like:
   with the outcome mix of a real hall: about 60 % 当场办结, 25 % 受理 (due date from the
   Calendar and the matter's promised limit), 7 % 补正 (the missing materials listed), 3 %
   不予受理 (with a reason), 5 % 咨询 (no case number). Accepted cases are completed on a
-  working day: about half early, a third on the due date, one in ten late, and 1.5 % never —
-  open and, once their due date has passed, overdue (逾期). A case due after today is still
-  open when its planned completion day has not come yet.
+  working day: about half early, a third on the due date, one in ten late, and among those
+  accepted in the last STRAGGLER_DAYS days before today 1.5 % not yet — open and, once their
+  due date has passed, overdue (逾期); older ones of those were completed late in the end, as
+  a hall chases its overdue cases. A case due after today is still open when its planned
+  completion day has not come yet.
 * **Numbers.** Tickets are numbered per queue and day (A001…) in the order they were taken,
   cases per hall and day (DEMO-20260105-0001…) in the order they were recorded, and the
   counters (`number_counters`, `case_counters`) of those days are set to the last number
@@ -152,6 +154,7 @@ PRIORITY = 0.03  # 绿色通道
 TICKET_MATTER = 0.7  # tickets taken for a matter (the rest for a queue)
 # an accepted case's completion: (share, plan)
 COMPLETION = (("early", 0.52), ("on_time", 0.36), ("late", 0.105), ("never", 0.015))
+STRAGGLER_DAYS = 30  # an accepted case left open ("never") is at most this old; older: late
 REJECT_REASONS = (
     "申请事项不属于本部门职权范围，请向有关行政机关申请",
     "申请人不符合受理条件",
@@ -856,7 +859,9 @@ class _Generator:
     def _completion_day(self, day: date, due: date, rng: random.Random) -> date | None:
         plan = _pick(COMPLETION, rng.random())
         if plan == "never":
-            return None
+            if (self.today - day).days <= STRAGGLER_DAYS:
+                return None
+            plan = "late"
         span = self.workdays_between(day, due)  # working days from acceptance to the due date
         if plan == "early" and span >= 2:
             return self.workday_after(day, rng.randint(1, span - 1))

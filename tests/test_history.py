@@ -308,3 +308,36 @@ def test_more_windows_on_both_databases(app):
         live = ticket_domain.issue(db.session, "demo", queue_prefix="A")
         db.session.commit()
         assert live.id > top and live.number == 1
+
+
+def test_report_rates_from_the_rollup_equal_the_live_rates(small):
+    """The reports count cases from the daily rollup (past days) and live (today): the
+    rates of every grouping and filter equal those hall.domain.rates counts from the cases,
+    before the rollup, when it is stored, when it is read back, and from weeks and months."""
+    from hall.domain import rates, reports
+    from hall.models import Matter
+
+    _application, hall_id, _summary = small
+    case = db.session.scalar(sa.select(Case).where(Case.window_id.is_not(None)).limit(1))
+    department_id = db.session.get(Matter, case.matter_id).department_id
+    span = {"start": FIRST - timedelta(days=30), "end": END, "today": END + timedelta(days=40)}
+
+    def counted(rows) -> list[dict]:
+        found = [rates.rate_dict(row) for row in rows]
+        return [row for row in found if any(row[name] for name in rates.COUNTS)]
+
+    def check(group: str, **chosen) -> rates.RateRow:
+        report = reports.build(db.session, hall_id=hall_id, group=group, **span, **chosen)
+        rows, total = rates.report(db.session, hall_id=hall_id, group=group, **span, **chosen)
+        assert rates.rate_dict(report.total.rates) == rates.rate_dict(total)
+        assert counted(row.rates for row in report.rows) == counted(rows), (group, chosen)
+        return total
+
+    for _round in ("live and stored", "read back"):
+        for group in rates.GROUPS:
+            for chosen in ({}, {"window_id": case.window_id}, {"department_id": department_id}):
+                total = check(group, **chosen)
+        assert total.handled > 0 and total.promised_completed > 0
+    assert reports.rollup_range(db.session, hall_id, span["start"], span["end"]) > 0
+    for group in ("month", "week", "window"):
+        check(group)

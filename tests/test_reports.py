@@ -335,7 +335,7 @@ def test_rollup_matches_live_and_is_idempotent(session, known):
     session.commit()
     assert days_rolled() == [D2, D3]
     rows = stored()
-    assert len(rows) == 5 and sum(row.issued for row in rows) == 7
+    assert len([row for row in rows if row.issued]) == 5 and sum(row.issued for row in rows) == 7
     again = reports.build(session, hall_id=hall, group="window", **RANGE)
     for report in (first, again):
         assert [tickets_of(r) for r in report.rows] == [tickets_of(r) for r in live.rows]

@@ -822,7 +822,7 @@ def _hall_today(session: Session, hall_id: int | None) -> date:
     return utcnow().astimezone(ZoneInfo(DEFAULT_ZONE)).date()
 
 
-_CASE_LOADS = (
+CASE_LOADS = (
     joinedload(Case.hall),
     joinedload(Case.matter),
     joinedload(Case.window),
@@ -844,7 +844,7 @@ def list_cases(
 ) -> list[Case]:
     """Cases by hall, window, staff and status (None: every status); `overdue`: open cases
     past their due date. Open and paused cases come due first; others newest first."""
-    stmt = sa.select(Case).options(*_CASE_LOADS)
+    stmt = sa.select(Case).options(*CASE_LOADS)
     if hall_id is not None:
         stmt = stmt.where(Case.hall_id == hall_id)
     if window_id is not None:

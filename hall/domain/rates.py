@@ -295,7 +295,7 @@ def month_key(day: date) -> tuple[str, str]:
     return f"{day.year}-{day.month:02d}", f"{day.year} 年 {day.month} 月"
 
 
-def _periods(group: str, start: date, end: date) -> Iterator[tuple[str, str, date, date]]:
+def periods(group: str, start: date, end: date) -> Iterator[tuple[str, str, date, date]]:
     """(key, label, first day, last day) of each period of [start, end], clamped to it."""
     first = start
     while first <= end:
@@ -317,31 +317,34 @@ def _periods(group: str, start: date, end: date) -> Iterator[tuple[str, str, dat
 # ---------------------------------------------------------------- SQL
 
 
-def _count_if(condition) -> sa.ColumnElement:
+def count_if(condition) -> sa.ColumnElement:
     """SUM(CASE WHEN condition THEN 1 ELSE 0 END), never NULL."""
     one, zero = sa.literal_column("1"), sa.literal_column("0")
     return sa.func.coalesce(sa.func.sum(sa.case((condition, one), else_=zero)), zero)
 
 
-# the three aggregates: (field name, expression) pairs
-_RECORDED = [
-    *[(outcome, _count_if(Case.outcome == outcome)) for outcome in OUTCOMES],
+# the three aggregates: (field name, expression) pairs; hall.domain.reports rolls the first
+# two up per day
+RECORDED = [
+    *[(outcome, count_if(Case.outcome == outcome)) for outcome in OUTCOMES],
     (
         "immediate_handled",
-        _count_if(sa.and_(Case.kind == "immediate", Case.outcome.in_(HANDLED))),
+        count_if(sa.and_(Case.kind == "immediate", Case.outcome.in_(HANDLED))),
     ),
     (
         "immediate_on_the_spot",
-        _count_if(sa.and_(Case.kind == "immediate", Case.outcome == "on_the_spot")),
+        count_if(sa.and_(Case.kind == "immediate", Case.outcome == "on_the_spot")),
     ),
 ]
-_COMPLETED = [
+COMPLETED = [
     ("promised_completed", sa.func.count()),
-    ("promised_on_time", _count_if(Case.timing.in_(ON_TIME))),
-    ("early", _count_if(Case.timing == "early")),
-    ("late", _count_if(Case.timing == "late")),
+    ("promised_on_time", count_if(Case.timing.in_(ON_TIME))),
+    ("early", count_if(Case.timing == "early")),
+    ("late", count_if(Case.timing == "late")),
 ]
 _OVERDUE = [("open_overdue", sa.func.count())]
+# the cases COMPLETED counts, besides their completed_on in the period
+COMPLETED_CASES = (Case.outcome == "accepted", Case.status == "completed")
 
 _KEY_COLUMNS = {
     "window": Case.window_id,
@@ -352,7 +355,10 @@ _KEY_COLUMNS = {
 
 
 @dataclass(frozen=True)
-class _Selection:
+class Selection:
+    """What a report counts: the period, the day that decides what is overdue, the grouping
+    and the filters (made by ``selection``)."""
+
     start: date
     end: date
     today: date
@@ -375,7 +381,7 @@ class _Selection:
 
 def _aggregate(
     session: Session,
-    selection: _Selection,
+    selection: Selection,
     measures: list,
     key_column,
     conditions: list,
@@ -400,8 +406,11 @@ def _aggregate(
     return result
 
 
-def _queries(session: Session, selection: _Selection) -> tuple[list, list, list]:
-    """The recorded, completed and open-overdue aggregates, keyed by group (or by day)."""
+def _queries(
+    session: Session, selection: Selection, parts=("recorded", "completed", "overdue")
+) -> tuple[list, list, list]:
+    """The recorded, completed and open-overdue aggregates, keyed by group (or by day);
+    the parts not asked for are empty."""
     group = selection.group
     period = group in PERIOD_GROUPS
 
@@ -410,50 +419,53 @@ def _queries(session: Session, selection: _Selection) -> tuple[list, list, list]
             return None
         return date_column if period else _KEY_COLUMNS[group]
 
-    recorded = _aggregate(
-        session,
-        selection,
-        _RECORDED,
-        key(Case.accepted_on),
-        [Case.accepted_on >= selection.start, Case.accepted_on <= selection.end],
-    )
-    completed = _aggregate(
-        session,
-        selection,
-        _COMPLETED,
-        key(Case.completed_on),
-        [
-            Case.outcome == "accepted",
-            Case.status == "completed",
-            Case.completed_on >= selection.start,
-            Case.completed_on <= selection.end,
-        ],
-    )
-    overdue = _aggregate(
-        session,
-        selection,
-        _OVERDUE,
-        key(Case.accepted_on),
-        [
-            Case.outcome == "accepted",
-            Case.status.in_(OPEN),
-            Case.due_date < selection.today,
-            Case.accepted_on <= selection.end,
-        ],
-        # few cases are open: find them by (status, due_date), not through years of the
-        # hall's (or the window's) history, which SQLite would otherwise choose
-        by_index=False,
-    )
+    recorded = completed = overdue = []
+    if "recorded" in parts:
+        recorded = _aggregate(
+            session,
+            selection,
+            RECORDED,
+            key(Case.accepted_on),
+            [Case.accepted_on >= selection.start, Case.accepted_on <= selection.end],
+        )
+    if "completed" in parts:
+        completed = _aggregate(
+            session,
+            selection,
+            COMPLETED,
+            key(Case.completed_on),
+            [
+                *COMPLETED_CASES,
+                Case.completed_on >= selection.start,
+                Case.completed_on <= selection.end,
+            ],
+        )
+    if "overdue" in parts:
+        overdue = _aggregate(
+            session,
+            selection,
+            _OVERDUE,
+            key(Case.accepted_on),
+            [
+                Case.outcome == "accepted",
+                Case.status.in_(OPEN),
+                Case.due_date < selection.today,
+                Case.accepted_on <= selection.end,
+            ],
+            # few cases are open: find them by (status, due_date), not through years of the
+            # hall's (or the window's) history, which SQLite would otherwise choose
+            by_index=False,
+        )
     return recorded, completed, overdue
 
 
 # ---------------------------------------------------------------- rows
 
 
-def _period_rows(selection: _Selection, recorded, completed, overdue) -> list[RateRow]:
+def _period_rows(selection: Selection, counted, overdue) -> list[RateRow]:
     rows = [
         RateRow(key=key, label=label, start=first, end=last)
-        for key, label, first, last in _periods(selection.group, selection.start, selection.end)
+        for key, label, first, last in periods(selection.group, selection.start, selection.end)
     ]
     firsts = [row.start for row in rows]
 
@@ -461,7 +473,7 @@ def _period_rows(selection: _Selection, recorded, completed, overdue) -> list[Ra
         # the last period starting on or before the day (days are within [start, end])
         return rows[bisect_right(firsts, day) - 1]
 
-    for day, counts in (*recorded, *completed):
+    for day, counts in counted:
         row_of(day).add(counts)
     # open overdue as of each period's end: recorded on or before it (cumulative)
     by_day = sorted((day, counts["open_overdue"]) for day, counts in overdue)
@@ -474,7 +486,7 @@ def _period_rows(selection: _Selection, recorded, completed, overdue) -> list[Ra
     return rows
 
 
-def _labelled_rows(session: Session, selection: _Selection, keys: set) -> dict[object, RateRow]:
+def labelled_rows(session: Session, selection: Selection, keys: set) -> dict[object, RateRow]:
     """A row for each database id of the group, with its public key, label and order."""
     group = selection.group
     ids = [key for key in keys if key is not None]
@@ -524,19 +536,12 @@ def _labelled_rows(session: Session, selection: _Selection, keys: set) -> dict[o
     return rows
 
 
-def _group_rows(session: Session, selection: _Selection, recorded, completed, overdue):
-    keys = {key for key, _counts in (*recorded, *completed, *overdue)}
-    rows = _labelled_rows(session, selection, keys)
-    for key, counts in (*recorded, *completed, *overdue):
+def _group_rows(session: Session, selection: Selection, counted, overdue):
+    keys = {key for key, _counts in (*counted, *overdue)}
+    rows = labelled_rows(session, selection, keys)
+    for key, counts in (*counted, *overdue):
         rows[key].add(counts)
     return list(rows.values())
-
-
-def _total(selection: _Selection, recorded, completed, overdue) -> RateRow:
-    total = RateRow(key=None, label=TOTAL, start=selection.start, end=selection.end)
-    for _key, counts in (*recorded, *completed, *overdue):
-        total.add(counts)
-    return total
 
 
 # ---------------------------------------------------------------- entry points
@@ -568,7 +573,7 @@ def check_range(start: date, end: date) -> None:
         )
 
 
-def report(
+def selection(
     session: Session,
     *,
     start: date,
@@ -580,8 +585,9 @@ def report(
     matter_id: int | None = None,
     staff_id: int | None = None,
     today: date | None = None,
-) -> tuple[list[RateRow], RateRow]:
-    """The rows of a grouping and the total, from one set of queries (see compute)."""
+) -> Selection:
+    """What a report counts (see compute), checked: an unknown group or a bad range is
+    refused (Invalid) before any query."""
     if group is not None and group not in GROUPS:
         raise Invalid(
             "bad_group",
@@ -595,7 +601,7 @@ def report(
         (Case.matter_id, matter_id),
         (Case.staff_id, staff_id),
     ]
-    selection = _Selection(
+    return Selection(
         start=start,
         end=end,
         today=today or hall_today(session, hall_id),
@@ -603,13 +609,38 @@ def report(
         filters=tuple((column, value) for column, value in filters if value is not None),
         department_id=department_id,
     )
-    recorded, completed, overdue = _queries(session, selection)
-    total = _total(selection, recorded, completed, overdue)
+
+
+def rows_of(
+    session: Session, selection: Selection, counted: list, overdue: list
+) -> tuple[list[RateRow], RateRow]:
+    """The rows of the selection's grouping and the total, from aggregates: `counted` the
+    recorded and completed counts, `overdue` the open overdue ones, each a list of
+    (key, {field: count}) — the key a day for period groups, a database id for the others
+    (None: no window or staff member), ignored without a group."""
+    total = RateRow(key=None, label=TOTAL, start=selection.start, end=selection.end)
+    for _key, counts in (*counted, *overdue):
+        total.add(counts)
+    group = selection.group
     if group is None:
         return [total], total
     if group in PERIOD_GROUPS:
-        return _period_rows(selection, recorded, completed, overdue), total
-    return _group_rows(session, selection, recorded, completed, overdue), total
+        return _period_rows(selection, counted, overdue), total
+    return _group_rows(session, selection, counted, overdue), total
+
+
+def report(session: Session, **arguments) -> tuple[list[RateRow], RateRow]:
+    """The rows of a grouping and the total, from one set of queries (see compute for the
+    arguments)."""
+    chosen = selection(session, **arguments)
+    recorded, completed, overdue = _queries(session, chosen)
+    return rows_of(session, chosen, [*recorded, *completed], overdue)
+
+
+def open_overdue(session: Session, chosen: Selection) -> list[tuple[object, dict[str, int]]]:
+    """The open overdue counts of a selection (a count as of its `today`), keyed like
+    rows_of expects: by the day recorded for period groups, else by the group's id."""
+    return _queries(session, chosen, parts=("overdue",))[2]
 
 
 def compute(

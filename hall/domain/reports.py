@@ -33,8 +33,10 @@ How a ticket is counted (the formulas are in FORMULAS and shown with every repor
   applicant masked.
 
 Speed: a past day is rolled up once (``rollup``) into ``report_ticket_stats`` — per (day,
-window, staff member, matter) the sums above and sparse histograms of the waits (per
-minute) and of the issue hours — and a complete ISO week or month once more from its days,
+window, staff member, matter) the sums above, sparse histograms of the waits (per minute)
+and of the issue hours, and the rates' counts of the cases recorded and completed that day
+(hall.domain.rates; only the open overdue cases, a count as of today, are always counted
+live) — and a complete ISO week or month once more from its days,
 so that a report over a year reads about a dozen months of rollup rows instead of millions
 of tickets (a range is covered by complete months or weeks where its periods allow, and by
 days at its edges). ``build`` rolls up the past days it finds missing (kept when the caller
@@ -141,6 +143,11 @@ NOTES = {
 
 # the sums of a rollup row, in this order everywhere below
 SUMS = ("issued", "served", "no_shows", "wait_sum", "wait_count", "service_sum", "service_count")
+# the counts of the cases recorded (by accepted_on) and completed (by completed_on) on a day,
+# as hall.domain.rates counts them (the open overdue ones are always counted live)
+CASE_SUMS = tuple(name for name in rates.COUNTS if name != "open_overdue")
+# a rollup row's values: [*SUMS, waits, hours, *CASE_SUMS]
+WAITS, HOURS, CASES_AT = len(SUMS), len(SUMS) + 1, len(SUMS) + 2
 
 
 # ---------------------------------------------------------------- values
@@ -269,10 +276,6 @@ def _number(value: int) -> sa.ColumnElement:
     return sa.literal_column(str(int(value)), sa.Integer)
 
 
-def _count_if(condition) -> sa.ColumnElement:
-    return rates._count_if(condition)
-
-
 def _utc_offset(zone: ZoneInfo, day: date) -> int:
     """The zone's offset from UTC at noon of the day, in seconds (business hours)."""
     return int(datetime.combine(day, time(12), zone).utcoffset().total_seconds())
@@ -285,7 +288,9 @@ def _compute(
     session: Session, hall: Hall, start: date, end: date
 ) -> tuple[dict[Combo, list], dict[date, int]]:
     """The tickets of [start, end] summed per (day, window, staff, matter), with the waits
-    and issue hours as histograms: ({combo: [*SUMS, waits, hours]}, {day: issued})."""
+    and issue hours as histograms, and the cases recorded and completed on those days
+    counted per (day, window, staff, matter) of the case:
+    ({combo: [*SUMS, waits, hours, *CASE_SUMS]}, {day: issued})."""
     dialect = session.get_bind().dialect.name
     keys = (Ticket.service_day, Ticket.window_id, Ticket.staff_id, Ticket.matter_id)
     where = (Ticket.hall_id == hall.id, Ticket.service_day >= start, Ticket.service_day <= end)
@@ -305,16 +310,16 @@ def _compute(
     sums = sa.select(
         *keys,
         sa.func.count().label("issued"),
-        _count_if(Ticket.status == "finished"),
-        _count_if(Ticket.status == "no_show"),
+        rates.count_if(Ticket.status == "finished"),
+        rates.count_if(Ticket.status == "no_show"),
         sa.func.coalesce(sa.func.sum(waited), zero),
         sa.func.count(Ticket.called_at),
         sa.func.coalesce(sa.func.sum(sa.case((finished, served_s))), zero),
-        _count_if(finished),
+        rates.count_if(finished),
     ).where(*where)
     combos: dict[Combo, list] = {}
     for row in session.execute(sums.group_by(*keys)):
-        combos[tuple(row[:4])] = [*(int(v or 0) for v in row[4:]), {}, {}]
+        combos[tuple(row[:4])] = [*(int(v or 0) for v in row[4:]), {}, {}, *_NO_CASES]
 
     bucket = sa.case(
         (waited <= zero, zero),
@@ -327,7 +332,7 @@ def _compute(
         .group_by(*keys, bucket)
     )
     for *combo, minutes, count in session.execute(waits):
-        combos[tuple(combo)][len(SUMS)][str(minutes)] = count
+        combos[tuple(combo)][WAITS][str(minutes)] = count
 
     # hours of the day, hall-local: days grouped by their UTC offset (one run in China)
     zone = ZoneInfo(hall.timezone)
@@ -353,10 +358,38 @@ def _compute(
             .group_by(*keys, hour)
         )
         for *combo, at, count in session.execute(hours):
-            combos[tuple(combo)][len(SUMS) + 1][str(at)] = count
+            combos[tuple(combo)][HOURS][str(at)] = count
     for combo, values in combos.items():
         issued_by_day[combo[0]] = issued_by_day.get(combo[0], 0) + values[0]
+    _count_cases(session, hall, start, end, combos)
     return combos, issued_by_day
+
+
+_NO_CASES = (0,) * len(CASE_SUMS)
+
+
+def _count_cases(session: Session, hall: Hall, start: date, end: date, combos: dict) -> None:
+    """Add to the combos the cases of the hall recorded on a day of [start, end] (by
+    outcome) and those completed on one (by timing), per (day, window, staff, matter)."""
+    parts = (
+        (Case.accepted_on, rates.RECORDED, ()),
+        (Case.completed_on, rates.COMPLETED, rates.COMPLETED_CASES),
+    )
+    for day_column, measures, conditions in parts:
+        keys = (day_column, Case.window_id, Case.staff_id, Case.matter_id)
+        stmt = (
+            sa.select(*keys, *(expr for _name, expr in measures))
+            .where(Case.hall_id == hall.id, day_column >= start, day_column <= end, *conditions)
+            .group_by(*keys)
+        )
+        positions = [CASES_AT + CASE_SUMS.index(name) for name, _expr in measures]
+        for row in session.execute(stmt):
+            combo = tuple(row[:4])
+            values = combos.get(combo)
+            if values is None:
+                values = combos[combo] = [*([0] * len(SUMS)), {}, {}, *_NO_CASES]
+            for position, value in zip(positions, row[4:], strict=True):
+                values[position] += int(value or 0)
 
 
 def _busy_days(session: Session, hall_id: int, start: date, end: date) -> set[date]:
@@ -396,8 +429,9 @@ def _row_values(hall_id: int, span: str, combo: Combo, values: list) -> dict:
         "staff_id": combo[2],
         "matter_id": combo[3],
         **dict(zip(SUMS, values[: len(SUMS)], strict=True)),
-        "waits": values[len(SUMS)],
-        "hours": values[len(SUMS) + 1],
+        "waits": values[WAITS],
+        "hours": values[HOURS],
+        **dict(zip(CASE_SUMS, values[CASES_AT:], strict=True)),
     }
 
 
@@ -477,20 +511,21 @@ def _derive(session: Session, hall_id: int, span: str, first: date, last: date) 
     t = ReportTicketStat
     merged: dict[Combo, list] = {}
     for row in session.execute(
-        sa.select(t.window_id, t.staff_id, t.matter_id, *(getattr(t, n) for n in SUMS))
-        .add_columns(t.waits, t.hours)
-        .where(t.hall_id == hall_id, t.span == "day", t.day >= first, t.day <= last)
+        sa.select(t.window_id, t.staff_id, t.matter_id, *_stored_columns()).where(
+            t.hall_id == hall_id, t.span == "day", t.day >= first, t.day <= last
+        )
     ):
         combo = (first, *row[:3])
         values = merged.get(combo)
         if values is None:
-            values = merged[combo] = [0] * len(SUMS) + [{}, {}]
-        for index in range(len(SUMS)):
-            values[index] += row[3 + index]
-        for offset in (0, 1):
-            target = values[len(SUMS) + offset]
-            for key, count in row[3 + len(SUMS) + offset].items():
-                target[key] = target.get(key, 0) + count
+            values = merged[combo] = [*([0] * len(SUMS)), {}, {}, *_NO_CASES]
+        for index, value in enumerate(row[3:]):
+            if index in (WAITS, HOURS):
+                target = values[index]
+                for key, count in value.items():
+                    target[key] = target.get(key, 0) + count
+            else:
+                values[index] += value
     rows = [_row_values(hall_id, span, combo, values) for combo, values in merged.items()]
     issued = {first: sum(values[0] for values in merged.values())}
     _replace(session, hall_id, span, [first], rows, issued)
@@ -547,11 +582,11 @@ def _cover(unit: str, start: date, end: date, derived: set) -> tuple[list, list]
     if unit == "day":
         return [], [(start, end)]
     periods, ranges = [], []
-    for _key, _label, first, last in rates._periods(unit, start, end):
+    for _key, _label, first, last in rates.periods(unit, start, end):
         if (first, last) == _span_bounds(unit, first) and (unit, first) in derived:
             periods.append((unit, first))
         elif unit == "month":
-            for _k, _l, week_first, week_last in rates._periods("week", first, last):
+            for _k, _l, week_first, week_last in rates.periods("week", first, last):
                 whole = (week_first, week_last) == _span_bounds("week", week_first)
                 if whole and ("week", week_first) in derived:
                     periods.append(("week", week_first))
@@ -568,20 +603,26 @@ def _cover(unit: str, start: date, end: date, derived: set) -> tuple[list, list]
     return periods, merged
 
 
+def _stored_columns() -> list:
+    """The columns of a rollup row's values, in their order ([*SUMS, waits, hours,
+    *CASE_SUMS])."""
+    t = ReportTicketStat
+    return [getattr(t, name) for name in (*SUMS, "waits", "hours", *CASE_SUMS)]
+
+
 def _stored_rows(session: Session, hall_id: int, where, filters: dict) -> list[tuple]:
     """The rollup rows selected by `where` that pass the filters, as plain tuples."""
     t = ReportTicketStat
-    stmt = sa.select(
-        t.day, t.window_id, t.staff_id, t.matter_id, *(getattr(t, name) for name in SUMS)
-    )
-    stmt = stmt.add_columns(t.waits, t.hours).where(t.hall_id == hall_id, where)
+    stmt = sa.select(t.day, t.window_id, t.staff_id, t.matter_id, *_stored_columns())
+    stmt = stmt.where(t.hall_id == hall_id, where)
     if filters["window_id"] is not None:
         stmt = stmt.where(t.window_id == filters["window_id"])
     if filters["staff_id"] is not None:
         stmt = stmt.where(t.staff_id == filters["staff_id"])
     if filters["matter_ids"] is not None:
         stmt = stmt.where(t.matter_id.in_(sorted(filters["matter_ids"]) or [-1]))
-    return list(session.execute(stmt))
+    # Core, not the ORM session's result machinery: tens of thousands of plain rows
+    return session.connection().execute(stmt).all()
 
 
 def _passes(combo: Combo, filters: dict) -> bool:
@@ -723,10 +764,7 @@ def _filters(session: Session, hall: Hall, window_id, department_id, matter_id, 
 
 def _group_rows(
     session: Session,
-    group: str,
-    start: date,
-    end: date,
-    today: date,
+    chosen: rates.Selection,
     by_key: dict,
     rate_rows: list[rates.RateRow],
 ) -> list[ReportRow]:
@@ -734,10 +772,7 @@ def _group_rows(
     rates' display order; tickets without a matter last."""
     rates_by_id = {row.id: row for row in rate_rows}
     ids = set(by_key) | set(rates_by_id)
-    selection = rates._Selection(
-        start=start, end=end, today=today, group=group, filters=(), department_id=None
-    )
-    labelled = rates._labelled_rows(session, selection, ids)
+    labelled = rates.labelled_rows(session, chosen, ids)
     if None in ids and None not in labelled:  # matter and department: tickets only
         labelled[None] = rates.RateRow(key=None, label=NO_MATTER)
     rows = []
@@ -798,7 +833,47 @@ def build(
     today = today or rates.hall_today(session, hall_id)
     ids, shown = _filters(session, hall, window_id, department_id, matter_id, staff_id)
 
-    rate_rows, rate_total = rates.report(
+    waits_by = _waits_by(group, start, end)
+    sources = _gather(session, hall, start, end, today, waits_by, ids, store)
+
+    # the group of a ticket row and the period of its waits
+    periods = list(rates.periods(group, start, end)) if group in PERIOD_GROUPS else []
+    wait_periods = periods if waits_by == group else list(rates.periods(waits_by, start, end))
+    wait_firsts = [first for _key, _label, first, _last in wait_periods]
+    period_firsts = [first for _key, _label, first, _last in periods]
+    department_of = {}
+    if group == "department":
+        department_of = dict(session.execute(sa.select(Matter.id, Matter.department_id)).all())
+    key_index = {"window": 1, "staff": 2, "matter": 3, "department": 3}.get(group)
+
+    # one pass over the rows: sums per (group key, day) cell, hours in total, and the case
+    # counts per key of the rates (the day for period groups, else the group's id)
+    by_day: dict[tuple, _Sums] = {}
+    hourly = [0] * 24
+    counted: dict[object, list[int]] = {}
+    period_group = group in PERIOD_GROUPS
+    for rows in sources:
+        for row in rows:
+            key = None if key_index is None else row[key_index]
+            cell = by_day.get((key, row[0]))
+            if cell is None:
+                cell = by_day[(key, row[0])] = _Sums()
+            cell.add(row[4 : 4 + WAITS], row[4 + WAITS])
+            for hour, issued in row[4 + HOURS].items():
+                hourly[int(hour)] += issued
+            cases = row[4 + CASES_AT :]
+            if any(cases):
+                if period_group:
+                    key = row[0]
+                elif group == "department":
+                    key = department_of.get(key)
+                sums = counted.get(key)
+                if sums is None:
+                    sums = counted[key] = [0] * len(CASE_SUMS)
+                for index, value in enumerate(cases):
+                    sums[index] += value
+
+    chosen = rates.selection(
         session,
         start=start,
         end=end,
@@ -810,32 +885,12 @@ def build(
         staff_id=staff_id,
         today=today,
     )
-    waits_by = _waits_by(group, start, end)
-    sources = _gather(session, hall, start, end, today, waits_by, ids, store)
-
-    # the group of a ticket row and the period of its waits
-    periods = list(rates._periods(group, start, end)) if group in PERIOD_GROUPS else []
-    wait_periods = periods if waits_by == group else list(rates._periods(waits_by, start, end))
-    wait_firsts = [first for _key, _label, first, _last in wait_periods]
-    period_firsts = [first for _key, _label, first, _last in periods]
-    department_of = {}
-    if group == "department":
-        department_of = dict(session.execute(sa.select(Matter.id, Matter.department_id)).all())
-    key_index = {"window": 1, "staff": 2, "matter": 3, "department": 3}.get(group)
-
-    # one pass over the rows: sums per (group key, day) cell, hours in total
-    by_day: dict[tuple, _Sums] = {}
-    hourly = [0] * 24
-    count = len(SUMS)
-    for rows in sources:
-        for row in rows:
-            key = None if key_index is None else row[key_index]
-            cell = by_day.get((key, row[0]))
-            if cell is None:
-                cell = by_day[(key, row[0])] = _Sums()
-            cell.add(row[4 : 4 + count], row[4 + count])
-            for hour, issued in row[5 + count].items():
-                hourly[int(hour)] += issued
+    rate_rows, rate_total = rates.rows_of(
+        session,
+        chosen,
+        [(key, dict(zip(CASE_SUMS, sums, strict=True))) for key, sums in counted.items()],
+        rates.open_overdue(session, chosen),
+    )
 
     by_key: dict[object, _Sums] = {}
     by_wait: dict[int, _Sums] = {}
@@ -861,7 +916,7 @@ def build(
             )
         ]
     else:
-        rows_out = _group_rows(session, group, start, end, today, by_key, rate_rows)
+        rows_out = _group_rows(session, chosen, by_key, rate_rows)
 
     return Report(
         hall={"id": hall.id, "code": hall.code, "name": hall.name},
@@ -887,7 +942,7 @@ def _overdue(session, hall, end, today, window_id, staff_id, matter_ids) -> list
     # SQLite from walking the hall's whole history by its index, as in hall.domain.rates)
     stmt = (
         sa.select(Case)
-        .options(*cases_domain._CASE_LOADS)
+        .options(*cases_domain.CASE_LOADS)
         .where(
             Case.status == "open",
             Case.due_date < today,

@@ -12,7 +12,10 @@ years reads a few thousand rollup rows, not millions of tickets:
   in whole seconds — with two sparse histograms as JSON objects: ``waits`` counts the waits
   by whole minutes rounded up (bucket ``m`` holds waits of more than m−1 and at most m
   minutes; 241 holds those over 240 minutes) and ``hours`` the tickets issued by hour of
-  day (0–23, hall-local).
+  day (0–23, hall-local); and the counts of hall.domain.rates of the cases recorded
+  (``accepted_on``) and of the accepted cases completed (``completed_on``) in the period,
+  per window, staff member and matter of the case. Only the open overdue cases, a count as
+  of today, are never rolled up.
 
 Rolling a period up again deletes its rows and inserts them anew (idempotent).
 """
@@ -68,3 +71,17 @@ class ReportTicketStat(Base):
     service_count: Mapped[int] = mapped_column(default=0, server_default="0")
     waits: Mapped[dict] = mapped_column(sa.JSON, default=dict)  # {"minutes": count}
     hours: Mapped[dict] = mapped_column(sa.JSON, default=dict)  # {"hour": count}
+    # the cases of the hall with this window, staff member and matter recorded in the period
+    # (by accepted_on), by outcome, and of those the immediate matters' …
+    on_the_spot: Mapped[int] = mapped_column(default=0, server_default="0")
+    accepted: Mapped[int] = mapped_column(default=0, server_default="0")
+    correction: Mapped[int] = mapped_column(default=0, server_default="0")
+    rejected: Mapped[int] = mapped_column(default=0, server_default="0")
+    consultation: Mapped[int] = mapped_column(default=0, server_default="0")
+    immediate_handled: Mapped[int] = mapped_column(default=0, server_default="0")
+    immediate_on_the_spot: Mapped[int] = mapped_column(default=0, server_default="0")
+    # … and the accepted cases completed in the period (by completed_on), by timing
+    promised_completed: Mapped[int] = mapped_column(default=0, server_default="0")
+    promised_on_time: Mapped[int] = mapped_column(default=0, server_default="0")
+    early: Mapped[int] = mapped_column(default=0, server_default="0")
+    late: Mapped[int] = mapped_column(default=0, server_default="0")
