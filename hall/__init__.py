@@ -10,7 +10,9 @@ from pathlib import Path
 
 from flask import Flask, has_request_context, jsonify, render_template, request
 from sqlalchemy import event
+from sqlalchemy import exc as sa_exc
 from werkzeug.exceptions import HTTPException
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from hall import config as settings
 from hall.domain.errors import DomainError
@@ -34,6 +36,7 @@ def create_app(config: dict | None = None) -> Flask:
         app.config.update(config)
     _secret_key(app)
     _sqlite_folder(app)
+    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = settings.engine_options(app.config)
 
     db.init_app(app)
     with app.app_context():
@@ -65,6 +68,7 @@ def create_app(config: dict | None = None) -> Flask:
     from hall.casedocs import blueprint as casedocs_bp
     from hall.counter import blueprint as counter_bp
     from hall.guide import blueprint as guide_bp
+    from hall.health import blueprint as health_bp
     from hall.manage import blueprint as manage_bp
     from kiosk import blueprint as kiosk_bp
 
@@ -75,6 +79,8 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(api_bp)
     app.register_blueprint(guide_bp)
     app.register_blueprint(casedocs_bp)
+    app.register_blueprint(health_bp)
+    csrf.exempt(health_bp)  # the load balancer's probe carries no token
     csrf.exempt(api_bp)  # the API checks CSRF itself for cookie sessions; tokens need none
     display_events.register(socketio)
 
@@ -85,6 +91,9 @@ def create_app(config: dict | None = None) -> Flask:
         "favicon",
         lambda: app.send_static_file("favicon.svg"),
     )
+    proxies = int(app.config.get("HALL_PROXY_FIX") or 0)
+    if proxies:  # outermost, so Socket.IO requests see the client's address and scheme too
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies)
     return app
 
 
@@ -223,6 +232,31 @@ def _error_handlers(app: Flask) -> None:
             return jsonify(error_body(code, zh, en)), err.code
         return render_template("error.html", status=err.code, zh=zh, en=en), err.code
 
+    @app.errorhandler(sa_exc.OperationalError)
+    @app.errorhandler(sa_exc.InterfaceError)
+    @app.errorhandler(sa_exc.DisconnectionError)
+    @app.errorhandler(sa_exc.TimeoutError)
+    def _database_unavailable(err: Exception):
+        """The database is down, refuses connections or timed out: 503, retry shortly."""
+        log.error("database unavailable: %s", str(err).splitlines()[0] if str(err) else err)
+        from hall import realtime
+
+        realtime.discard(db.session)
+        try:
+            # drop the connection instead of returning it to the pool: it may be dead
+            db.session.invalidate()
+        except Exception:  # the connection is gone already; the session is closed anyway
+            log.debug("session invalidate failed", exc_info=True)
+        zh, en = DATABASE_UNAVAILABLE
+        if wants_json():
+            response = jsonify(error_body("database_unavailable", zh, en))
+        else:
+            response = app.make_response(render_template("error.html", status=503, zh=zh, en=en))
+        response.status_code = 503
+        response.headers["Retry-After"] = "5"
+        response.headers["Cache-Control"] = "no-store"
+        return response
+
     @app.errorhandler(Exception)
     def _unexpected(err: Exception):
         log.exception("unhandled error")
@@ -232,6 +266,11 @@ def _error_handlers(app: Flask) -> None:
             return jsonify(error_body("internal_error", zh, en)), 500
         return render_template("error.html", status=500, zh=zh, en=en), 500
 
+
+DATABASE_UNAVAILABLE = (
+    "数据库暂时无法连接，请稍后重试",
+    "The database is unavailable; try again shortly",
+)
 
 HTTP_ZH = {
     400: "请求格式不正确",

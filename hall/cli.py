@@ -148,6 +148,9 @@ def _serve(app, host: str, port: int) -> None:
     """Serve HTTP and Socket.IO (threading mode) with werkzeug's threaded server."""
     from werkzeug.serving import run_simple
 
+    from hall.domain import rollover
+
+    rollover.start_sweeper(app)  # the day rollover, every minute (HALL_SWEEPER=0: off)
     click.echo(f" * hall serving on http://{host}:{port}/  (Ctrl+C to stop)")
     run_simple(host, port, app, threaded=True, use_reloader=False, use_debugger=False)
 
@@ -906,6 +909,39 @@ def report_command(start, end, hall_code, group, fmt, output, window, department
     Path(output).write_bytes(content)
     rows = len(data.get("rows") or [])
     click.echo(f"报表已写入 / report written: {output} ({fmt}, {rows} 行 / rows)")
+
+
+# ---------------------------------------------------------------- hall tickets
+
+
+@main.group("tickets")
+def tickets_cli():
+    """Queue tickets (排队票号)."""
+
+
+@tickets_cli.command("expire")
+@click.option("--hall", "hall_code", help="Only this hall (code); default: every hall.")
+@with_appcontext
+def tickets_expire(hall_code):
+    """Close the tickets of past service days still waiting, called or serving as expired
+    (已过期): counted and logged, never deleted. The server does this by itself every minute
+    (the day rollover, 日切); this command does it now."""
+    from hall.domain import rollover
+    from hall.extensions import db
+
+    try:
+        result = rollover.sweep(db.session, hall=hall_code)
+    except DomainError as err:
+        _fail(err)
+    for code, counts in result.items():
+        closed = sum(counts.values())
+        click.echo(
+            f"{code}: 已过期 / expired {closed} "
+            f"(等候中 waiting {counts['waiting']}, 已叫号 called {counts['called']}, "
+            f"办理中 serving {counts['serving']})"
+        )
+    if not rollover.total(result):
+        click.echo("没有往日未结束的票 / no open tickets of past days")
 
 
 @main.command("config")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 
 
@@ -36,7 +37,47 @@ def from_environment() -> dict:
         "HALL_CASE_WARN_DAYS": max(0, int(env.get("HALL_CASE_WARN_DAYS", "2"))),
         # werkzeug hash method of new passwords (scrypt; tests use a cheaper one)
         "HALL_PASSWORD_METHOD": env.get("HALL_PASSWORD_METHOD", "scrypt"),
+        # how many reverse proxies (nginx, a load balancer) stand in front of the app and
+        # set X-Forwarded-For / X-Forwarded-Proto; 0 = trust none of those headers
+        "HALL_PROXY_FIX": max(0, int(env.get("HALL_PROXY_FIX", "0"))),
+        # cookies only over HTTPS (session, remember-me): set when TLS ends at the proxy
+        "SESSION_COOKIE_SECURE": _bool(env.get("HALL_SECURE_COOKIES")),
+        "REMEMBER_COOKIE_SECURE": _bool(env.get("HALL_SECURE_COOKIES")),
+        # seconds a new PostgreSQL connection may take before the request fails with 503
+        "HALL_DATABASE_CONNECT_TIMEOUT": int(env.get("HALL_DATABASE_CONNECT_TIMEOUT", "5")),
+        # connections each instance keeps to PostgreSQL, and how many more it may open under
+        # load (SQLAlchemy's defaults); instances × (both) must stay below max_connections
+        "HALL_DATABASE_POOL_SIZE": int(env.get("HALL_DATABASE_POOL_SIZE", "5")),
+        "HALL_DATABASE_MAX_OVERFLOW": int(env.get("HALL_DATABASE_MAX_OVERFLOW", "10")),
     }
+
+
+def engine_options(config: Mapping) -> dict:
+    """SQLAlchemy engine options for the configured database, on top of
+    SQLALCHEMY_ENGINE_OPTIONS (whose entries win).
+
+    PostgreSQL (or any server database): every pooled connection is pinged when checked out,
+    so connections killed by a restart or an outage of the server are replaced instead of
+    failing a request; the pool holds HALL_DATABASE_POOL_SIZE connections plus up to
+    HALL_DATABASE_MAX_OVERFLOW more under load; a connection attempt to an unreachable
+    PostgreSQL gives up after HALL_DATABASE_CONNECT_TIMEOUT seconds (unless the URL sets
+    connect_timeout itself).
+    """
+    url = str(config["SQLALCHEMY_DATABASE_URI"])
+    options = dict(config.get("SQLALCHEMY_ENGINE_OPTIONS") or {})
+    if url.startswith("sqlite"):
+        return options
+    options.setdefault("pool_pre_ping", True)
+    if "poolclass" not in options:  # the sizes are those of the default QueuePool
+        options.setdefault("pool_size", int(config.get("HALL_DATABASE_POOL_SIZE", 5)))
+        options.setdefault("max_overflow", int(config.get("HALL_DATABASE_MAX_OVERFLOW", 10)))
+    if url.startswith("postgresql") and "connect_timeout=" not in url:
+        connect_args = dict(options.get("connect_args") or {})
+        connect_args.setdefault(
+            "connect_timeout", int(config.get("HALL_DATABASE_CONNECT_TIMEOUT", 5))
+        )
+        options["connect_args"] = connect_args
+    return options
 
 
 DEFAULTS = {

@@ -14,11 +14,30 @@ from hall.models import Ticket
 from hall.urls import slip_url, track_url
 
 
+def status_text(status: str) -> str:
+    """A ticket status in words, in the page's language (expired: 已过期)."""
+    labels = {
+        "waiting": _("等候中"),
+        "called": _("已叫号"),
+        "serving": _("办理中"),
+        "finished": _("已办结"),
+        "no_show": _("过号"),
+        # still open when its service day ended: closed by the day rollover
+        "expired": _("已过期"),
+    }
+    return labels.get(status, status)
+
+
 def ticket_status(ticket: Ticket) -> dict:
     """A ticket with how many are ahead and the estimated wait (what phones show)."""
     default = current_app.config["HALL_DEFAULT_SERVICE_MINUTES"]
     ahead, minutes = tickets.position(db.session, ticket, default)
-    return {**board.ticket_dict(ticket), "waiting_ahead": ahead, "estimated_wait_minutes": minutes}
+    return {
+        **board.ticket_dict(ticket),
+        "status_text": status_text(ticket.status),
+        "waiting_ahead": ahead,
+        "estimated_wait_minutes": minutes,
+    }
 
 
 def ticket_view(ticket: Ticket) -> dict:

@@ -1034,7 +1034,22 @@ def document() -> dict:
                         "number": {"type": "string", "examples": ["A001"]},
                         "queue": {"type": "string"},
                         "queue_name": {"type": "string"},
-                        "status": {"enum": ["waiting", "called", "serving", "finished", "no_show"]},
+                        "status": {
+                            "enum": [
+                                "waiting",
+                                "called",
+                                "serving",
+                                "finished",
+                                "no_show",
+                                "expired",
+                            ],
+                            "description": "expired: still open when its service day ended "
+                            "(closed by the day rollover, 已过期)",
+                        },
+                        "status_text": {
+                            "type": "string",
+                            "description": "the status in words, in the request's language",
+                        },
                         "priority": {"type": "boolean"},
                         "window": {"type": ["integer", "null"]},
                         "waiting_ahead": {"type": "integer"},

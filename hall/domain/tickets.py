@@ -632,6 +632,7 @@ STATUS_ZH = {
     "serving": "办理中",
     "finished": "已办结",
     "no_show": "过号",
+    "expired": "已过期",
 }
 ACTION_ZH = {
     "recall": "重呼",

@@ -11,8 +11,11 @@ from hall.models.base import Base, UTCDateTime, utcnow
 from hall.models.catalog import Matter, Queue
 from hall.models.org import Window
 
-TICKET_STATUSES = ("waiting", "called", "serving", "finished", "no_show")
+TICKET_STATUSES = ("waiting", "called", "serving", "finished", "no_show", "expired")
 ACTIVE_STATUSES = ("called", "serving")
+# Still open: a ticket in one of these states when its service day ends is closed as
+# `expired` by the day rollover (hall.domain.rollover).
+OPEN_STATUSES = ("waiting", "called", "serving")
 
 
 class NumberCounter(Base):
@@ -33,7 +36,8 @@ class Ticket(Base):
         # The backstop against duplicate numbers (the counter is the mechanism).
         sa.UniqueConstraint("issue_queue_id", "service_day", "number", name="uq_tickets_number"),
         sa.CheckConstraint(
-            "status in ('waiting','called','serving','finished','no_show')", name="status"
+            "status in ('waiting','called','serving','finished','no_show','expired')",
+            name="status",
         ),
         # The backstop against one window holding two tickets at once.
         sa.Index(
@@ -44,6 +48,15 @@ class Ticket(Base):
             postgresql_where=sa.text("status in ('called','serving')"),
         ),
         sa.Index("ix_tickets_waiting", "hall_id", "service_day", "status", "queue_id"),
+        # The open tickets only (small): the rollover finds those of past days without
+        # scanning the hall's whole history.
+        sa.Index(
+            "ix_tickets_open",
+            "hall_id",
+            "service_day",
+            sqlite_where=sa.text("status in ('waiting','called','serving')"),
+            postgresql_where=sa.text("status in ('waiting','called','serving')"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

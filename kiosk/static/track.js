@@ -70,6 +70,10 @@ function render(next) {
   } else if (status === "no_show") {
     text = T.no_show_note;
     note.classList.add("is-bad");
+  } else if (status === "expired") {
+    // still open when its service day ended: closed by the day rollover, no live position
+    text = T.expired_note.replace("{day}", ticket.service_day);
+    note.classList.add("is-bad");
   } else if (status === "waiting" && ticket.target_window != null) {
     text = fill(T.target_note, ticket.target_window);
   }
@@ -98,11 +102,16 @@ function schedule() {
   pending = setTimeout(refetch, 300 + Math.random() * 700);
 }
 
+let wasLive = false;
+
 function setLive(state) {
   liveState = state;
   const el = $("t-live");
   el.dataset.state = state;
   el.textContent = T[state] || state;
+  // while the connection is lost the figures may be old: dimmed next to the mark, never as if current
+  wasLive = wasLive || state === "live";
+  $("t-stats").style.opacity = wasLive && state !== "live" ? "0.5" : "";
   if (state === "live") schedule();
 }
 
