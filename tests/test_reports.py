@@ -304,6 +304,44 @@ def test_filters(session, known):
     }
 
 
+def test_past_days_are_rolled_up_in_the_background_newest_first(session, known, monkeypatch):
+    """The sweeper (hall.domain.rollover) rolls up what a hall lacks: yesterday first, a
+    budget of days at a time, back to the hall's first ticket or case; then nothing."""
+    from hall.domain import rollover
+
+    hall = known["hall"]
+
+    def rolled() -> list[date]:
+        return session.scalars(
+            sa.select(ReportPeriod.first)
+            .where(ReportPeriod.hall_id == hall, ReportPeriod.span == "day")
+            .order_by(ReportPeriod.first)
+        ).all()
+
+    assert reports.rollup_pending(session, hall, TODAY, budget=2) == 2
+    assert rolled() == [date(2026, 11, 8), date(2026, 11, 9)]
+    assert reports.rollup_pending(session, hall, TODAY, budget=30) == 6
+    assert rolled() == [D2 + timedelta(days=n) for n in range(8)]
+    assert reports.rollup_pending(session, hall, TODAY, budget=30) == 0
+    # the week of D2 (Mon 2 – Sun 8) is complete: summed once more
+    assert (
+        session.scalar(
+            sa.select(ReportPeriod.issued).where(
+                ReportPeriod.span == "week", ReportPeriod.first == D2
+            )
+        )
+        == 7
+    )
+    session.commit()
+    # what the sweeper runs every minute, hall by hall, committed
+    monkeypatch.setattr(
+        reports.rates, "hall_today", lambda _session, _hall: TODAY + timedelta(days=1)
+    )
+    assert rollover.rollup_reports(session) == {"demo": 1}
+    assert rolled()[-1] == TODAY
+    assert rollover.rollup_reports(session) == {}
+
+
 def test_rollup_matches_live_and_is_idempotent(session, known):
     hall = known["hall"]
 

@@ -572,6 +572,44 @@ def rollup(session: Session, hall_id: int, day: date) -> bool:
     return rollup_range(session, hall_id, day, day) == 1
 
 
+def rollup_pending(session: Session, hall_id: int, today: date, budget: int = 7) -> int:
+    """Roll up the past days of a hall not rolled up yet — yesterday first, back to its first
+    ticket or case, at most three years — at most `budget` days; returns how many were
+    stored. The server's sweeper calls it every minute (hall.domain.rollover), so each night
+    rolls yesterday up and a database upgraded or restored fills its rollup in the
+    background, a week a minute. Does not commit."""
+    yesterday = today - timedelta(days=1)
+    firsts = [
+        session.scalar(sa.select(sa.func.min(Ticket.service_day)).where(Ticket.hall_id == hall_id)),
+        session.scalar(sa.select(sa.func.min(Case.accepted_on)).where(Case.hall_id == hall_id)),
+    ]
+    known = [day for day in firsts if day is not None]
+    if not known:
+        return 0
+    start = max(min(known), today - timedelta(days=rates.MAX_DAYS))
+    if start > yesterday:
+        return 0
+    rolled = set(
+        session.scalars(
+            sa.select(ReportPeriod.first).where(
+                ReportPeriod.hall_id == hall_id,
+                ReportPeriod.span == "day",
+                ReportPeriod.first >= start,
+                ReportPeriod.first <= yesterday,
+            )
+        )
+    )
+    missing = [day for day in _days(start, yesterday) if day not in rolled][-budget:]
+    done = 0
+    while missing:  # contiguous runs, each rolled up by one set of queries
+        last = missing.pop()
+        first = last
+        while missing and missing[-1] == first - timedelta(days=1):
+            first = missing.pop()
+        done += rollup_range(session, hall_id, first, last)
+    return done
+
+
 # ---------------------------------------------------------------- gathering
 
 

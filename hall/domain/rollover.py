@@ -7,7 +7,9 @@ deleted — and a window that was holding one is free again.
 
 `expire_past_days` is the domain workflow (takes a Session, never commits). `sweep` and
 `start_sweeper` are its callers: the `hall tickets expire` command and a background task of
-the server that runs every minute; they commit, then publish a fresh board.
+the server that runs every minute; they commit, then publish a fresh board. The same task
+rolls the report figures of past days up (hall.domain.reports.rollup_pending): yesterday's
+after midnight, and a week a minute of any past a hall still lacks.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from hall.models import Hall, Ticket, TicketEvent, utcnow
 from hall.models.tickets import OPEN_STATUSES
 
 SWEEPER_KEY = "hall_sweeper"
+ROLLUP_DAYS_PER_SWEEP = 7  # past days of report figures a sweep rolls up per hall (a week)
 
 _T = Ticket.__table__
 # Written so both SQLite and PostgreSQL use the partial index of open tickets (ix_tickets_open).
@@ -143,6 +146,26 @@ def sweep(
     return result
 
 
+def rollup_reports(session: Session, budget: int = ROLLUP_DAYS_PER_SWEEP) -> dict[str, int]:
+    """Roll up the report figures of the past days each hall still lacks (yesterday first,
+    at most `budget` days a hall), each hall committed: {hall code: days stored}."""
+    from hall.domain import rates, reports
+
+    done: dict[str, int] = {}
+    for hall_id, code in session.execute(sa.select(Hall.id, Hall.code).order_by(Hall.id)).all():
+        try:
+            today = rates.hall_today(session, hall_id)
+            count = reports.rollup_pending(session, hall_id, today, budget)
+            session.commit()
+        except sa.exc.SQLAlchemyError:  # another process stored the same day first
+            session.rollback()
+            _log().info("report rollup of hall %s deferred to the next minute", code)
+            continue
+        if count:
+            done[code] = count
+    return done
+
+
 def sweeper_enabled(app) -> bool:
     """HALL_SWEEPER (config, else environment); unset: on, except in tests (TESTING)."""
     value = app.config.get("HALL_SWEEPER")
@@ -183,8 +206,11 @@ class Sweeper:
         with self.app.app_context():
             try:
                 result = sweep(db.session)
+                rolled = rollup_reports(db.session)
             finally:
                 db.session.remove()
+        if rolled:
+            _log().info("report rollup: %s past days stored %s", sum(rolled.values()), rolled)
         self.runs += 1
         closed = {code: c for code, c in result.items() if any(c.values())}
         if closed:
