@@ -30,7 +30,9 @@ def main():
     """hall — counter system of a government service hall (政务服务中心排队叫号).
 
     Settings come from HALL_* environment variables: HALL_DATABASE_URL (default: a SQLite
-    file in HALL_DATA_DIR, ./instance), HALL_REDIS_URL, HALL_SECRET_KEY, HALL_TIMEZONE.
+    file in HALL_DATA_DIR, ./instance), HALL_REDIS_URL, HALL_SECRET_KEY, HALL_TIMEZONE,
+    HALL_SWEEPER (0: no day rollover and report rollups in this process); the README lists
+    them all, docs/production.md those of a production set-up.
     """
 
 
