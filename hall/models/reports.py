@@ -51,7 +51,7 @@ class ReportTicketStat(Base):
     __tablename__ = "report_ticket_stats"
     __table_args__ = (
         sa.CheckConstraint("span in ('day','week','month')", name="span"),
-        sa.Index("ix_report_ticket_stats_period", "hall_id", "span", "day"),
+        sa.Index("ix_report_ticket_stats_period", "hall_id", "span", "by_matter", "day"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -62,6 +62,9 @@ class ReportTicketStat(Base):
     window_id: Mapped[int | None] = mapped_column(sa.ForeignKey("windows.id"))
     staff_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
     matter_id: Mapped[int | None] = mapped_column(sa.ForeignKey("matters.id"))
+    # False: the same period, window and staff member summed over the matters (matter_id
+    # None) — what a report reads unless it groups or filters by matter or department
+    by_matter: Mapped[bool] = mapped_column(default=True, server_default=sa.true())
     issued: Mapped[int] = mapped_column(default=0, server_default="0")
     served: Mapped[int] = mapped_column(default=0, server_default="0")
     no_shows: Mapped[int] = mapped_column(default=0, server_default="0")

@@ -1,7 +1,8 @@
-"""report rollups: the cases' counts beside the tickets' sums (report_ticket_stats)
+"""report rollups: the cases' counts beside the tickets' sums, and rows summed over the
+matters (report_ticket_stats)
 
-Rollups stored before this revision lack the case counts: they are deleted, and the reports
-roll those days up again when next asked.
+Rollups stored before this revision lack both: they are deleted, and the server's sweeper
+(or the reports, when next asked) rolls those days up again.
 
 Revision ID: 0006
 Revises: 0005
@@ -38,12 +39,24 @@ def upgrade():
     op.execute("DELETE FROM report_periods")
     with op.batch_alter_table("report_ticket_stats", schema=None) as batch_op:
         for name in CASE_COUNTS:
-            batch_op.add_column(
-                sa.Column(name, sa.Integer(), server_default="0", nullable=False)
-            )
+            batch_op.add_column(sa.Column(name, sa.Integer(), server_default="0", nullable=False))
+        batch_op.add_column(
+            sa.Column("by_matter", sa.Boolean(), server_default=sa.true(), nullable=False)
+        )
+        batch_op.drop_index("ix_report_ticket_stats_period")
+        batch_op.create_index(
+            "ix_report_ticket_stats_period", ["hall_id", "span", "by_matter", "day"], unique=False
+        )
 
 
 def downgrade():
+    op.execute("DELETE FROM report_ticket_stats")
+    op.execute("DELETE FROM report_periods")
     with op.batch_alter_table("report_ticket_stats", schema=None) as batch_op:
+        batch_op.drop_index("ix_report_ticket_stats_period")
+        batch_op.create_index(
+            "ix_report_ticket_stats_period", ["hall_id", "span", "day"], unique=False
+        )
+        batch_op.drop_column("by_matter")
         for name in reversed(CASE_COUNTS):
             batch_op.drop_column(name)
