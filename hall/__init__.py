@@ -42,10 +42,15 @@ def create_app(config: dict | None = None) -> Flask:
     with app.app_context():
         _tune_engine(db.engine)
     migrate.init_app(app, db, directory=str(PACKAGE_DIR / "migrations"))
+    from hall import realtime
+
+    # several processes: events go through Redis (hall.realtime.RedisQueue: a listener
+    # that resubscribes within seconds, and clients told while their feed is incomplete)
+    queue = realtime.client_manager(app.config.get("HALL_REDIS_URL"))
     socketio.init_app(
         app,
         async_mode="threading",
-        message_queue=app.config.get("HALL_REDIS_URL"),
+        **({"client_manager": queue} if queue is not None else {}),
         cors_allowed_origins=app.config.get("HALL_CORS_ORIGINS", []),
         ping_interval=10,
         ping_timeout=10,
@@ -61,6 +66,9 @@ def create_app(config: dict | None = None) -> Flask:
     )
     app.after_request(_remember_locale)
     csrf.init_app(app)
+    from hall import security  # headers of every response; client address of audit rows
+
+    security.init_app(app)
 
     from display import blueprint as display_bp
     from display import events as display_events

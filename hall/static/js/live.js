@@ -3,6 +3,12 @@
  * It joins the hall's rooms, keeps the last `seq` it has applied, and asks for the full
  * board whenever it sees a gap (a lost event), after every reconnect and every few minutes,
  * so a screen left alone for months shows the truth within seconds of its network coming back.
+ * It reconnects by itself for ever (1 s to 5 s apart, randomised so a hall full of screens does
+ * not knock at once after a server restart), and reports "live" only once a fresh board is in:
+ * between a reconnect and that board the page still shows what it had, marked as not live.
+ * The server says `feed.status {complete: false}` when it lost the message queue that brings
+ * the other server processes' events (Redis down): the page is then marked as not live, though
+ * still updated by its own server's events, until `{complete: true}` and a fresh board.
  *
  *   const live = HallLive.connect({
  *     hall: "demo", window: 3, ticket: "token",      // window and ticket are optional
@@ -17,12 +23,15 @@
   var RESYNC_MS = 5 * 60 * 1000;
 
   function connect(options) {
-    var state = { seq: -1, status: "connecting", lastMessageAt: Date.now() };
+    var state = { seq: -1, status: "connecting", lastMessageAt: Date.now(), feed: true };
+    var olderBoards = 0;
     var socket = global.io({
       transports: ["websocket", "polling"],
       reconnection: true,
+      reconnectionAttempts: Infinity,
       reconnectionDelay: 1000,
       reconnectionDelayMax: 5000,
+      randomizationFactor: 0.5,
       timeout: 8000,
     });
     function setStatus(value) {
@@ -40,7 +49,8 @@
     function resync() {
       if (socket.connected) socket.emit("sync", { hall: options.hall });
     }
-    socket.on("connect", function () { setStatus("live"); join(); });
+    // connected is not yet live: the page turns live when the board of this connection is in
+    socket.on("connect", function () { state.feed = true; join(); });
     socket.on("disconnect", function (reason) {
       setStatus("offline");
       // the client does not retry by itself after a server-side disconnect
@@ -48,10 +58,24 @@
     });
     socket.io.on("reconnect_attempt", function () { setStatus("connecting"); });
     socket.on("board", function (board) {
-      if (board.seq < state.seq) { resync(); return; } // older than what we applied: ask again
+      // older than what we applied (read before an event that overtook it): ask again; when
+      // that keeps happening, once a second rather than in a tight loop
+      if (board.seq < state.seq) {
+        olderBoards += 1;
+        if (olderBoards === 1) resync(); else setTimeout(resync, 1000);
+        return;
+      }
+      olderBoards = 0;
       state.seq = board.seq;
       state.lastMessageAt = Date.now();
+      // live as the board is applied, in the same task: no frame shows the old data as live
+      if (state.status !== "live" && socket.connected && state.feed) setStatus("live");
       if (options.onBoard) options.onBoard(board);
+    });
+    socket.on("feed.status", function (data) {
+      state.feed = !(data && data.complete === false);
+      if (!state.feed) { if (state.status === "live") setStatus("connecting"); }
+      else resync();                                  // what it missed is in the board
     });
     EVENTS.forEach(function (name) {
       socket.on(name, function (data) {
