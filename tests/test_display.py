@@ -371,6 +371,47 @@ def test_browser_hall_screen_shows_and_announces_each_call_once(app, live_server
     assert errors == []
 
 
+HOLD_CALLS = """late => {
+  // let the page see the next two calls in reverse order, the older one `late` ms later
+  const socket = window.hallScreen.live.socket;
+  const deliver = socket.onevent.bind(socket);
+  const held = [];
+  socket.onevent = function (packet) {
+    if (packet.data[0] !== "ticket.called" || held.length >= 2) return deliver(packet);
+    held.push(packet);
+    if (held.length === 2) {
+      deliver(held[1]);
+      setTimeout(() => deliver(held[0]), late);
+    }
+  };
+}"""
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("late_ms", [50, 1500])
+def test_browser_hall_screen_announces_calls_that_arrive_out_of_order(
+    app, live_server, browser_context, late_ms
+):
+    """Two calls committed at the same moment may reach a screen in the wrong order: each is
+    announced once, whether the older one comes before the board is fetched again (50 ms)
+    or after it (1.5 s), and the screen ends on the true latest call."""
+    open_windows(app, 1, 2)
+    page = screen(browser_context, 1920, 1080)
+    errors: list[str] = []
+    page.on("pageerror", lambda err: errors.append(str(err)))
+    page.goto(f"{live_server.url}/display/demo")
+    _wait(page, "document.body.dataset.status === 'live' && window.hallScreen.live.state.seq >= 0")
+    page.evaluate(HOLD_CALLS, late_ms)
+    _call_in_app(app, 1)
+    _call_in_app(app, 2, "C")
+    _wait(page, "window.hallVoice.history.length >= 2")
+    page.wait_for_timeout(late_ms + 1500)  # a second announcement would have come by now
+    texts = sorted(h["text"] for h in page.evaluate("window.hallVoice.history"))
+    assert texts == ["请，A零零一号，到1号窗口办理", "请，C零零一号，到2号窗口办理"]
+    _wait(page, "document.querySelector('.latest-number')?.textContent === 'C001'")
+    assert errors == []
+
+
 @pytest.mark.browser
 def test_browser_window_screen_follows_its_window_and_stays_silent(
     app, live_server, browser_context
