@@ -36,7 +36,9 @@ Speed: a past day is rolled up once (``rollup``) into ``report_ticket_stats`` �
 window, staff member, matter) the sums above, sparse histograms of the waits (per minute)
 and of the issue hours, and the rates' counts of the cases recorded and completed that day
 (hall.domain.rates; only the open overdue cases, a count as of today, are always counted
-live) — and a complete ISO week or month once more from its days,
+live), and the same again summed over the matters per (day, window, staff member), which is
+all a report reads unless it groups or filters by matter or department — and a complete ISO
+week or month once more from its days,
 so that a report over a year reads about a dozen months of rollup rows instead of millions
 of tickets (a range is covered by complete months or weeks where its periods allow, and by
 days at its edges). ``build`` rolls up the past days it finds missing (kept when the caller
