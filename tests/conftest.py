@@ -18,6 +18,9 @@ import sqlalchemy as sa
 os.environ.setdefault("HALL_DATA_DIR", tempfile.mkdtemp(prefix="hall-test-data-"))
 for _var in ("HALL_DATABASE_URL", "HALL_REDIS_URL", "HALL_SECRET_KEY", "HALL_PUBLIC_URL"):
     os.environ.pop(_var, None)
+# `hall serve` subprocesses of the tests issue hundreds of tickets from one token: no rate
+# limits there (tests/test_limits.py turns them on per app)
+os.environ["HALL_RATE_LIMITS"] = "0"
 
 from hall import create_app  # noqa: E402
 from hall.extensions import db  # noqa: E402
