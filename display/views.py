@@ -46,7 +46,7 @@ def hall_screen(hall_code: str):
     )
 
 
-@blueprint.get("/<hall_code>/window/<int:number>")
+@blueprint.get("/<hall_code>/window/<int(max=2147483647):number>")
 def window_screen(hall_code: str, number: int):
     """The small screen over one window (窗口屏): its staff on duty and its current number."""
     hall = tickets.get_hall(db.session, hall_code)

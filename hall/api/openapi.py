@@ -13,7 +13,10 @@ def _error(description: str) -> dict:
 ERRORS = {
     "400": _error("Bad input (malformed JSON, missing or wrong field)"),
     "401": _error("No or invalid credentials"),
-    "403": _error("Not allowed for this role or hall"),
+    "403": _error(
+        "Not allowed for this role or hall (`forbidden`, `other_hall`), or a counter action "
+        "by someone not on duty at the window (`not_on_duty`)"
+    ),
     "404": _error("Unknown hall, queue, matter, window, ticket or case"),
     "409": _error("Not allowed in the current state (ticket, window or case)"),
 }
@@ -863,7 +866,32 @@ def document() -> dict:
                 "get": {
                     "summary": "List halls",
                     "security": [],
-                    "responses": {"200": {"description": "The halls"}},
+                    "responses": {
+                        "200": {
+                            "description": "The halls",
+                            "content": {
+                                "application/json": {
+                                    "schema": {
+                                        "type": "object",
+                                        "required": ["halls"],
+                                        "properties": {
+                                            "halls": {
+                                                "type": "array",
+                                                "items": {
+                                                    "type": "object",
+                                                    "properties": {
+                                                        "code": {"type": "string"},
+                                                        "name": {"type": "string"},
+                                                        "timezone": {"type": "string"},
+                                                    },
+                                                },
+                                            }
+                                        },
+                                    }
+                                }
+                            },
+                        }
+                    },
                 }
             },
             "/halls/{hall}/board": {
@@ -924,7 +952,17 @@ def document() -> dict:
                 "get": {
                     "summary": "One ticket",
                     "parameters": [{"$ref": "#/components/parameters/TicketId"}],
-                    "responses": {"200": {"description": "The ticket"}, **ERRORS},
+                    "responses": {
+                        "200": {
+                            "description": "The ticket",
+                            "content": {
+                                "application/json": {
+                                    "schema": {"$ref": "#/components/schemas/Ticket"}
+                                }
+                            },
+                        },
+                        **ERRORS,
+                    },
                 }
             },
             "/halls/{hall}/windows/{number}/call-next": {
@@ -958,7 +996,20 @@ def document() -> dict:
                             }
                         },
                     },
-                    "responses": {"200": {"description": "The window"}, **ERRORS},
+                    "responses": {
+                        "200": {
+                            "description": "The window",
+                            "content": {
+                                "application/json": {
+                                    "schema": {
+                                        "type": "object",
+                                        "properties": {"window": {"type": "object"}},
+                                    }
+                                }
+                            },
+                        },
+                        **ERRORS,
+                    },
                 }
             },
             "/tickets/{id}/recall": _action("Call the ticket again (重呼)"),
@@ -1006,13 +1057,13 @@ def document() -> dict:
                     "name": "number",
                     "in": "path",
                     "required": True,
-                    "schema": {"type": "integer"},
+                    "schema": {"type": "integer", "minimum": 1, "maximum": 2147483647},
                 },
                 "TicketId": {
                     "name": "id",
                     "in": "path",
                     "required": True,
-                    "schema": {"type": "integer"},
+                    "schema": {"type": "integer", "minimum": 1, "maximum": 2147483647},
                 },
             },
             "schemas": {

@@ -11,11 +11,13 @@ from hall.api.openapi import document
 from hall.auth import check_hall, current_principal, require
 from hall.domain import board, tickets
 from hall.domain import cases as case_domain
+from hall.domain.errors import Forbidden
 from hall.extensions import db
 from hall.jsonbody import body, check_csrf, int_field, text_field, ticket_request
 from hall.presenters import ticket_view
 
 STAFF = ("staff", "manager", "admin")
+MANAGERS = ("manager", "admin")
 
 
 @blueprint.before_request
@@ -33,6 +35,35 @@ def _staff_for_hall(hall_code: str):
     hall = tickets.get_hall(db.session, hall_code)
     check_hall(principal, hall)
     return principal, hall
+
+
+def _check_on_duty(principal, window, *, managers_too: bool = False) -> None:
+    """Counter actions belong to the person on duty at the window (上岗): anyone else, a
+    manager included, is refused (403 not_on_duty) rather than acting in their name.
+    With `managers_too`, managers and admins may also act (pause or close a window, put a
+    no-show back in the queue)."""
+    user = principal.user
+    if managers_too and principal.role in MANAGERS:
+        return
+    if window.staff_id is None:  # nobody on duty: closed; the domain says so (409)
+        return
+    if user is not None and window.staff_id == user.id:
+        return
+    raise Forbidden(
+        "not_on_duty",
+        f"您不在 {window.number} 号窗口上岗，不能操作该窗口或其号码",
+        f"You are not on duty at window {window.number}; you cannot act for it",
+    )
+
+
+def _ticket_for(principal, ticket_id: int, *, managers_too: bool = False):
+    """Load a ticket for a counter action: of the principal's hall (403 other_hall), and,
+    when it is at a window, only for the person on duty there (403 not_on_duty)."""
+    ticket = tickets.get_ticket(db.session, ticket_id)
+    check_hall(principal, ticket.queue.hall)
+    if ticket.window is not None:
+        _check_on_duty(principal, ticket.window, managers_too=managers_too)
+    return ticket
 
 
 @blueprint.get("/openapi.json")
@@ -80,7 +111,7 @@ def issue_ticket():
     return jsonify(view), 201
 
 
-@blueprint.get("/tickets/<int:ticket_id>")
+@blueprint.get("/tickets/<int(max=2147483647):ticket_id>")
 @require(*STAFF)
 def show_ticket(ticket_id: int):
     """One ticket with its position and estimate."""
@@ -89,23 +120,27 @@ def show_ticket(ticket_id: int):
     return jsonify(ticket_view(ticket))
 
 
-@blueprint.post("/halls/<hall_code>/windows/<int:number>/call-next")
+@blueprint.post("/halls/<hall_code>/windows/<int(max=2147483647):number>/call-next")
 @require(*STAFF)
 def call_next(hall_code: str, number: int):
     """Call the next ticket at a window (叫号); {"ticket": null} when nobody waits."""
     principal, hall = _staff_for_hall(hall_code)
+    _check_on_duty(principal, tickets.get_window(db.session, hall, number))
     ticket = tickets.call_next(db.session, hall.code, number, actor=principal.actor)
     view = {"ticket": ticket_view(ticket) if ticket else None}
     realtime.commit_and_publish(db.session)
     return jsonify(view)
 
 
-@blueprint.post("/halls/<hall_code>/windows/<int:number>/status")
+@blueprint.post("/halls/<hall_code>/windows/<int(max=2147483647):number>/status")
 @require(*STAFF)
 def window_status(hall_code: str, number: int):
     """Open (sign in), pause (暂停服务), resume or close a window: {"status": …}."""
     principal, hall = _staff_for_hall(hall_code)
     status = text_field(body(), "status", required=True, max_len=10)
+    window = tickets.get_window(db.session, hall, number)
+    if status != "open":  # open: sign in (take the window over, as the counter page does)
+        _check_on_duty(principal, window, managers_too=True)
     staff_id = principal.user.id if principal.user and status == "open" else None
     window = tickets.set_window_status(
         db.session, hall.code, number, status, staff_id=staff_id, actor=principal.actor
@@ -124,13 +159,16 @@ ACTIONS = {
 }
 
 
-@blueprint.post("/tickets/<int:ticket_id>/<any(recall, 'no-show', start, finish):action>")
+@blueprint.post(
+    "/tickets/<int(max=2147483647):ticket_id>/<any(recall, 'no-show', start, finish):action>"
+)
 @require(*STAFF)
 def ticket_action(ticket_id: int, action: str):
     """Recall (重呼), no-show (过号), start or finish a called ticket; {"window": n} checks it."""
     data = body()
     window = int_field(data, "window")
     principal = current_principal()
+    _ticket_for(principal, ticket_id)
     if action == "finish":
         return _finish(ticket_id, data, window, principal)
     # the domain refuses a ticket of another hall (actor.hall_id)
@@ -153,7 +191,7 @@ def _finish(ticket_id: int, data: dict, window: int | None, principal):
     return jsonify(view)
 
 
-@blueprint.post("/tickets/<int:ticket_id>/transfer")
+@blueprint.post("/tickets/<int(max=2147483647):ticket_id>/transfer")
 @require(*STAFF)
 def transfer(ticket_id: int):
     """Transfer a ticket to a queue {"to_queue": "B"} or a window {"to_window": 3} (转移)."""
@@ -162,6 +200,7 @@ def transfer(ticket_id: int):
     to_window = int_field(data, "to_window")
     window = int_field(data, "window")
     principal = current_principal()
+    _ticket_for(principal, ticket_id)
     # the domain refuses a ticket of another hall (actor.hall_id)
     ticket = tickets.transfer(
         db.session,
@@ -176,11 +215,12 @@ def transfer(ticket_id: int):
     return jsonify(view)
 
 
-@blueprint.post("/tickets/<int:ticket_id>/return")
+@blueprint.post("/tickets/<int(max=2147483647):ticket_id>/return")
 @require(*STAFF)
 def return_ticket(ticket_id: int):
     """Put a no-show back in the queue once (过号重排), as configured."""
     principal = current_principal()
+    _ticket_for(principal, ticket_id, managers_too=True)
     # the domain refuses a ticket of another hall (actor.hall_id)
     ticket = tickets.return_ticket(
         db.session,

@@ -6,6 +6,8 @@ share this module's role check, hall list and page frame (`page_context`).
 
 from __future__ import annotations
 
+import re
+
 import sqlalchemy as sa
 from flask import current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
@@ -17,13 +19,14 @@ from werkzeug.routing import BuildError
 from hall import realtime
 from hall.auth import Forbidden, check_hall, current_principal
 from hall.domain import tickets
-from hall.domain.errors import DomainError
+from hall.domain.errors import DomainError, Invalid
 from hall.extensions import db
 from hall.manage import blueprint
 from hall.models import Hall, User, Window
 
 MANAGERS = ("admin", "manager")
 NOTICE_MAX = 500  # the limit hall.domain.tickets.set_notice enforces
+CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")  # tabs and line breaks pass
 
 
 def _manager():
@@ -154,6 +157,12 @@ def set_notice(hall_code: str):
     check_hall(principal, hall)
     text = request.form.get("notice", "")
     try:
+        if CONTROL.search(text):  # NUL and the like: no screen shows them, PostgreSQL refuses NUL
+            raise Invalid(
+                "notice_control_characters",
+                "通知不能包含控制字符",
+                "The notice cannot contain control characters",
+            )
         tickets.set_notice(db.session, hall.code, text, actor=principal.actor)
         realtime.commit_and_publish(db.session)
     except DomainError as err:
