@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+import math
 import secrets
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from functools import wraps
 
 import sqlalchemy as sa
@@ -17,8 +21,26 @@ from hall.domain.errors import DomainError, Forbidden, Invalid
 from hall.domain.tickets import Actor
 from hall.extensions import db, login_manager
 from hall.models import ApiToken, Hall, User
+from hall.models.base import utcnow
 
 TOKEN_PREFIX = "hall_"
+MIN_PASSWORD_LENGTH = 8
+# The commonest passwords (weak-password lists, Chinese and international) that are at least
+# 8 characters long; compared without case.
+COMMON_PASSWORDS = frozenset(
+    """
+    password password1 password12 password123 passw0rd p@ssw0rd p@ssword pa55word
+    12345678 123456789 1234567890 0123456789 87654321 987654321 11111111 00000000 88888888
+    66666666 12344321 11223344 147258369 123123123 12341234 5201314520 1314520520
+    qwerty123 qwertyuiop qwerty12 qwe12345 qweasdzxc 123qweasd qweqweqwe 1qaz2wsx 1q2w3e4r
+    1q2w3e4r5t zxcvbnm123 asdfghjkl abcd1234 abc12345 abc123456 a1234567 a12345678 aa123456
+    aa123123 admin123 admin888 admin1234 admin@123 administrator root1234 test1234 welcome1
+    iloveyou letmein1 changeme sunshine princess football baseball woaini1314 woaini520
+    """.split()  # noqa: SIM905 (a list of words reads best as words)
+)
+# Sign-in lockout of usernames that have no account, kept in memory so that an unknown
+# username is refused exactly like an account (it never reveals which names exist)
+PHANTOM_LIMIT = 10_000
 
 
 class Unauthorized(DomainError):
@@ -32,17 +54,161 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+def password_problem(password: str, username: str = "") -> tuple[str, str] | None:
+    """Why a password is too weak (Chinese, English), or None when it is acceptable.
+
+    At least 8 characters; not digits only; not one character repeated; not the username;
+    not one of the commonest passwords.
+    """
+    if len(password) < MIN_PASSWORD_LENGTH:
+        return "密码至少 8 位", "The password needs at least 8 characters"
+    folded = password.casefold()
+    if password.isdigit():
+        return (
+            "密码不能全是数字，请加入字母或符号",
+            "The password cannot be digits only; add letters or symbols",
+        )
+    if len(set(folded)) == 1:
+        return "密码不能是同一个字符重复", "The password cannot repeat one character"
+    if username and folded in (username.casefold(), username.casefold()[::-1]):
+        return "密码不能与用户名相同", "The password cannot be the username"
+    if folded in COMMON_PASSWORDS:
+        return "密码过于常见，容易被猜中，请换一个", "The password is too common; choose another"
+    return None
+
+
 def set_password(user: User, password: str) -> None:
-    """Hash and set a password; refuses passwords shorter than 8 characters."""
-    if len(password) < 8:
-        raise Invalid("weak_password", "密码至少 8 位", "The password needs at least 8 characters")
+    """Check the password policy (`password_problem`), hash and set the password.
+
+    A new password also lifts a sign-in lock: that is how an administrator unlocks an account.
+    """
+    problem = password_problem(password, user.username or "")
+    if problem:
+        raise Invalid("weak_password", *problem)
     method = current_app.config.get("HALL_PASSWORD_METHOD", "scrypt")
     user.password_hash = generate_password_hash(password, method=method)
+    user.failed_logins = 0
+    user.locked_until = None
 
 
 def check_password(user: User, password: str) -> bool:
     """True when the password matches the stored hash."""
     return bool(user.password_hash) and check_password_hash(user.password_hash, password)
+
+
+_DUMMY_HASHES: dict[str, str] = {}
+
+
+def _dummy_check(password: str) -> None:
+    """The hash work of a password check, for usernames without a usable account."""
+    method = current_app.config.get("HALL_PASSWORD_METHOD", "scrypt")
+    if method not in _DUMMY_HASHES:
+        _DUMMY_HASHES[method] = generate_password_hash("not-a-password", method=method)
+    check_password_hash(_DUMMY_HASHES[method], password)
+
+
+# ---------------------------------------------------------------- sign-in with lockout
+
+
+@dataclass
+class SignIn:
+    """The outcome of a sign-in attempt (`sign_in`)."""
+
+    user: User | None  # the account of the username; None when there is none
+    ok: bool = False
+    locked: bool = False  # refused: the account is locked (or this attempt locked it)
+    newly_locked: bool = False  # this wrong password locked the account
+    retry_after: int = 0  # seconds until the lock ends
+    failures: int = 0  # wrong passwords in a row, this one included
+
+
+@dataclass
+class _LockState:
+    failed_logins: int = 0
+    locked_until: datetime | None = None
+
+
+class _Phantoms:
+    """Lock states of usernames without an account (bounded, least recently used dropped)."""
+
+    def __init__(self) -> None:
+        self.states: OrderedDict[str, _LockState] = OrderedDict()
+        self.guard = threading.Lock()
+
+    def get(self, username: str) -> _LockState:
+        with self.guard:
+            state = self.states.pop(username, None) or _LockState()
+            self.states[username] = state
+            while len(self.states) > PHANTOM_LIMIT:
+                self.states.popitem(last=False)
+            return state
+
+
+def lock_seconds(failures: int, config) -> int:
+    """How long the account is locked after this many wrong passwords in a row (0: not).
+
+    The first lock comes with HALL_LOGIN_MAX_FAILURES failures and lasts
+    HALL_LOGIN_LOCK_SECONDS; each further failure after it doubles the time, up to
+    HALL_LOGIN_LOCK_MAX_SECONDS.
+    """
+    limit = int(config.get("HALL_LOGIN_MAX_FAILURES", 5))
+    if failures < limit:
+        return 0
+    base = int(config.get("HALL_LOGIN_LOCK_SECONDS", 60))
+    cap = max(base, int(config.get("HALL_LOGIN_LOCK_MAX_SECONDS", 3600)))
+    return min(cap, base * 2 ** min(failures - limit, 32))
+
+
+def sign_in(session: Session, username: str, password: str) -> SignIn:
+    """Check a username and password, counting wrong passwords and locking after too many.
+
+    A locked account is refused even with the right password until the lock ends; the right
+    password afterwards resets the count. Usernames without an account (or of a disabled
+    account) cost the same hash work and lock the same way, so the answers never tell
+    whether an account exists. The caller commits (the count is stored on the user).
+    """
+    config = current_app.config
+    # FOR UPDATE (PostgreSQL): attempts on one account count one after the other
+    query = sa.select(User).where(User.username == username).with_for_update()
+    user = session.scalar(query) if username else None
+    if user is not None:
+        state = user
+    elif username:
+        phantoms = current_app.extensions.setdefault("hall_login_phantoms", _Phantoms())
+        state = phantoms.get(username)
+    else:
+        _dummy_check(password)
+        return SignIn(user=None)
+    now = utcnow()
+    locked_until = state.locked_until
+    if locked_until is not None and now < locked_until:
+        return SignIn(
+            user=user,
+            locked=True,
+            retry_after=max(1, math.ceil((locked_until - now).total_seconds())),
+            failures=state.failed_logins or 0,
+        )
+    usable = user is not None and user.active
+    if usable:
+        matches = check_password(user, password)
+    else:
+        _dummy_check(password)
+        matches = False
+    if matches:
+        user.failed_logins = 0
+        user.locked_until = None
+        return SignIn(user=user, ok=True)
+    state.failed_logins = (state.failed_logins or 0) + 1
+    seconds = lock_seconds(state.failed_logins, config)
+    if seconds:
+        state.locked_until = now + timedelta(seconds=seconds)
+    return SignIn(
+        user=user,
+        locked=bool(seconds),
+        newly_locked=bool(seconds),
+        retry_after=seconds,
+        failures=state.failed_logins,
+    )
 
 
 def add_user(

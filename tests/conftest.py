@@ -308,7 +308,10 @@ def browser():
 @pytest.fixture
 def browser_context(browser):
     """A fresh browser profile (cookies, storage) for one test, Chinese locale."""
-    context = browser.new_context(locale="zh-CN", timezone_id="Asia/Shanghai")
+    # wait_for_function evaluates its expression in the page, which the Content-Security-
+    # Policy (no 'unsafe-eval') forbids; tests/test_security.py checks the policy itself in a
+    # context that keeps it
+    context = browser.new_context(locale="zh-CN", timezone_id="Asia/Shanghai", bypass_csp=True)
     context.set_default_timeout(10_000)
     yield context
     context.close()

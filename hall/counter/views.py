@@ -8,6 +8,7 @@ here too, and fetched again as HTML after each finish or case action (`panels`).
 
 from __future__ import annotations
 
+import math
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
@@ -19,10 +20,9 @@ from flask_login import current_user, login_required, login_user, logout_user
 from flask_wtf.csrf import CSRFError
 from sqlalchemy.orm import selectinload
 from werkzeug.routing import BuildError
-from werkzeug.security import check_password_hash, generate_password_hash
 
-from hall import realtime
-from hall.auth import Forbidden, check_hall, check_password, current_principal
+from hall import realtime, security
+from hall.auth import Forbidden, check_hall, current_principal, sign_in
 from hall.counter import blueprint
 from hall.domain import board, rates, tickets
 from hall.domain import cases as casework
@@ -38,7 +38,6 @@ DOCUMENT_KINDS = ("receipt", "correction", "rejection", "completion")
 NUMBER_SLOT = "__NUMBER__"  # replaced by a case number in the page's script
 PAUSE_TEXTS = {"correction": lazy_gettext("补正材料"), "special": lazy_gettext("特别程序")}
 STAFF_ROLES = ("staff", "manager", "admin")
-_DUMMY_HASHES: dict[str, str] = {}
 
 
 # ---------------------------------------------------------------- sign in / out
@@ -56,17 +55,6 @@ def safe_next(target: str | None) -> str | None:
     return target
 
 
-def _password_matches(user: User | None, password: str) -> bool:
-    """Check a password; an unknown user costs the same hash work (reveals nothing)."""
-    if user is None or not user.active:
-        method = current_app.config.get("HALL_PASSWORD_METHOD", "scrypt")
-        if method not in _DUMMY_HASHES:
-            _DUMMY_HASHES[method] = generate_password_hash("not-a-password", method=method)
-        check_password_hash(_DUMMY_HASHES[method], password)
-        return False
-    return check_password(user, password)
-
-
 @blueprint.route("/login", methods=["GET", "POST"])
 def login():
     """Staff sign-in (工作人员登录)."""
@@ -76,21 +64,46 @@ def login():
     error = None
     username = ""
     status = 200
+    headers = {}
     if request.method == "POST":
         username = (request.form.get("username") or "").strip()[:64]
         password = request.form.get("password") or ""
-        user = db.session.scalar(sa.select(User).where(User.username == username))
-        if username and password and _password_matches(user, password):
-            login_user(user)
+        attempt = sign_in(db.session, username, password)
+        who = f"username={username}"
+        if attempt.ok:
+            login_user(attempt.user)
+            security.audit(db.session, "auth.login", user=attempt.user)
+            db.session.commit()
             return redirect(target or url_for("counter.index"))
-        error = (
-            _("用户名或密码不正确，请重新输入。"),
-            "Wrong username or password; please try again.",
-        )
-        status = 401
-    return render_template(
-        "counter/login.html", error=error, username=username, next=target
-    ), status
+        if attempt.locked:
+            # never the password in the audit trail: the username and the count only
+            if attempt.newly_locked:
+                detail = f"{who} failures={attempt.failures} seconds={attempt.retry_after}"
+                security.audit(db.session, "auth.locked", user=attempt.user, detail=detail)
+            else:
+                detail = f"{who} refused: locked for {attempt.retry_after} s more"
+                security.audit(db.session, "auth.login_failed", user=attempt.user, detail=detail)
+            minutes = max(1, math.ceil(attempt.retry_after / 60))
+            error = (
+                _("账号已锁定，请 %(n)s 分钟后再试。", n=minutes),
+                f"Account locked; try again in {minutes} minute{'s' if minutes > 1 else ''}.",
+            )
+            status = 429
+            headers["Retry-After"] = str(attempt.retry_after)
+        else:
+            detail = f"{who} failures={attempt.failures}"
+            security.audit(db.session, "auth.login_failed", user=attempt.user, detail=detail)
+            error = (
+                _("用户名或密码不正确，请重新输入。"),
+                "Wrong username or password; please try again.",
+            )
+            status = 401
+        db.session.commit()
+    return (
+        render_template("counter/login.html", error=error, username=username, next=target),
+        status,
+        headers,
+    )
 
 
 @blueprint.errorhandler(CSRFError)
@@ -111,6 +124,9 @@ def _csrf_error(err: CSRFError):
 @blueprint.post("/logout")
 def logout():
     """Sign out of the browser session (the window stays as it is; sign off first)."""
+    if current_user.is_authenticated:
+        security.audit(db.session, "auth.logout", user=current_user._get_current_object())
+        db.session.commit()
     logout_user()
     flash(_("已退出登录。"), "info")
     return redirect(url_for("counter.login"))
@@ -167,7 +183,7 @@ def index():
     return render_template("counter/index.html", halls=halls)
 
 
-@blueprint.post("/<hall_code>/<int:number>/open")
+@blueprint.post("/<hall_code>/<int(max=2147483647):number>/open")
 @login_required
 def open_window(hall_code: str, number: int):
     """Sign in to a window (上岗): open it with the current user on duty, then work there."""
@@ -253,7 +269,7 @@ def window_state(hall: Hall, window: Window) -> dict:
     }
 
 
-@blueprint.get("/<hall_code>/<int:number>")
+@blueprint.get("/<hall_code>/<int(max=2147483647):number>")
 @login_required
 def window(hall_code: str, number: int):
     """The working page of one window (窗口工作台)."""
@@ -286,7 +302,7 @@ def window(hall_code: str, number: int):
     )
 
 
-@blueprint.get("/<hall_code>/<int:number>/panels")
+@blueprint.get("/<hall_code>/<int(max=2147483647):number>/panels")
 @login_required
 def panels(hall_code: str, number: int):
     """我的办件 and 本窗口今日 as HTML, for the page to put in after a finish or a case action."""

@@ -11,7 +11,7 @@ from hall.models.base import Base, UTCDateTime, utcnow
 
 
 class AuditEvent(Base):
-    """A staff action that is not a ticket change (pause a window, set the notice…)."""
+    """A staff action that is not a ticket change (sign-in, pause a window, set the notice…)."""
 
     __tablename__ = "audit_events"
 
@@ -21,3 +21,6 @@ class AuditEvent(Base):
     action: Mapped[str] = mapped_column(sa.String(32))
     detail: Mapped[str] = mapped_column(sa.String(500), default="")
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # the client's address (IPv4 or IPv6) when written during a request; filled in by
+    # hall.security for every row that does not set it
+    ip: Mapped[str | None] = mapped_column(sa.String(45))

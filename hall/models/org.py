@@ -105,6 +105,9 @@ class User(UserMixin, Base):
     hall_id: Mapped[int | None] = mapped_column(sa.ForeignKey("halls.id"))
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # sign-in lockout (hall.auth.sign_in): wrong passwords in a row, and the end of the lock
+    failed_logins: Mapped[int] = mapped_column(default=0, server_default="0")
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     hall: Mapped[Hall | None] = relationship()
 
