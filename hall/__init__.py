@@ -72,6 +72,7 @@ def create_app(config: dict | None = None) -> Flask:
 
     from display import blueprint as display_bp
     from display import events as display_events
+    from hall import limits
     from hall.api import blueprint as api_bp
     from hall.casedocs import blueprint as casedocs_bp
     from hall.counter import blueprint as counter_bp
@@ -91,6 +92,7 @@ def create_app(config: dict | None = None) -> Flask:
     csrf.exempt(health_bp)  # the load balancer's probe carries no token
     csrf.exempt(api_bp)  # the API checks CSRF itself for cookie sessions; tokens need none
     display_events.register(socketio)
+    limits.init_app(app)  # after every blueprint: limits go on views by endpoint name
 
     _error_handlers(app)
     _template_globals(app)

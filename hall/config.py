@@ -43,12 +43,33 @@ def from_environment() -> dict:
         # cookies only over HTTPS (session, remember-me): set when TLS ends at the proxy
         "SESSION_COOKIE_SECURE": _bool(env.get("HALL_SECURE_COOKIES")),
         "REMEMBER_COOKIE_SECURE": _bool(env.get("HALL_SECURE_COOKIES")),
+        # staff sign-in lockout: after this many wrong passwords in a row the account is
+        # locked for HALL_LOGIN_LOCK_SECONDS, doubled by each further wrong password after a
+        # lock, up to HALL_LOGIN_LOCK_MAX_SECONDS; the right password resets the count
+        "HALL_LOGIN_MAX_FAILURES": max(1, int(env.get("HALL_LOGIN_MAX_FAILURES", "5"))),
+        "HALL_LOGIN_LOCK_SECONDS": max(1, int(env.get("HALL_LOGIN_LOCK_SECONDS", "60"))),
+        "HALL_LOGIN_LOCK_MAX_SECONDS": max(1, int(env.get("HALL_LOGIN_LOCK_MAX_SECONDS", "3600"))),
         # seconds a new PostgreSQL connection may take before the request fails with 503
         "HALL_DATABASE_CONNECT_TIMEOUT": int(env.get("HALL_DATABASE_CONNECT_TIMEOUT", "5")),
         # connections each instance keeps to PostgreSQL, and how many more it may open under
         # load (SQLAlchemy's defaults); instances × (both) must stay below max_connections
         "HALL_DATABASE_POOL_SIZE": int(env.get("HALL_DATABASE_POOL_SIZE", "5")),
         "HALL_DATABASE_MAX_OVERFLOW": int(env.get("HALL_DATABASE_MAX_OVERFLOW", "10")),
+        # rate limits (hall.limits; Flask-Limiter notation, several joined by ";"): on unless
+        # HALL_RATE_LIMITS=0, never in tests (TESTING) unless RATELIMIT_ENABLED is set
+        "HALL_RATE_LIMITS": _bool(env.get("HALL_RATE_LIMITS"), True),
+        # tickets per kiosk, device token, staff account or client address (kiosk and API)
+        "HALL_LIMIT_ISSUE": env.get("HALL_LIMIT_ISSUE", "30/minute;600/hour"),
+        # tickets per queue of a hall, from everyone together: a flood guard
+        "HALL_LIMIT_ISSUE_QUEUE": env.get("HALL_LIMIT_ISSUE_QUEUE", "60/minute"),
+        # failed sign-ins per client address, and per username
+        "HALL_LIMIT_LOGIN": env.get("HALL_LIMIT_LOGIN", "10/minute;100/hour"),
+        # public ticket/case pages (/t/<token>…, /v/<token>, guide PDFs) per address and token
+        "HALL_LIMIT_PUBLIC": env.get("HALL_LIMIT_PUBLIC", "60/minute"),
+        # unknown tokens (404) on those pages per address: stops anyone trying tokens
+        "HALL_LIMIT_PUBLIC_MISS": env.get("HALL_LIMIT_PUBLIC_MISS", "30/minute"),
+        # guide searches (kiosk, /guide, /api/v1/matters) per device, account or address
+        "HALL_LIMIT_SEARCH": env.get("HALL_LIMIT_SEARCH", "120/minute"),
     }
 
 
@@ -88,6 +109,8 @@ DEFAULTS = {
     "WTF_CSRF_TIME_LIMIT": None,
     "SESSION_COOKIE_HTTPONLY": True,
     "SESSION_COOKIE_SAMESITE": "Lax",
+    "REMEMBER_COOKIE_HTTPONLY": True,
+    "REMEMBER_COOKIE_SAMESITE": "Lax",
     "JSON_SORT_KEYS": False,
     # the largest request body: a matter-list spreadsheet is at most 20 MB (catalog_io), plus
     # the form around it; anything bigger is refused with 413 before it is read
