@@ -50,7 +50,7 @@ def create_app(config: dict | None = None) -> Flask:
     socketio.init_app(
         app,
         async_mode="threading",
-        **({"client_manager": queue} if queue is not None else {}),
+        client_manager=queue,  # always given: Flask-SocketIO keeps the last one otherwise
         cors_allowed_origins=app.config.get("HALL_CORS_ORIGINS", []),
         ping_interval=10,
         ping_timeout=10,
