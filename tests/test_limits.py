@@ -270,11 +270,21 @@ def test_limits_are_off_in_tests_unless_asked_for_and_with_hall_rate_limits_0(sq
     assert limits.limiter_of(quiet) is None
     off = make_app(sqlite_url, TESTING=False, SECRET_KEY="k", HALL_RATE_LIMITS=False)
     assert off.config["RATELIMIT_ENABLED"] is False
-    on = make_app(sqlite_url, TESTING=False, SECRET_KEY="k")
+    # (the test session sets HALL_RATE_LIMITS=0 for its `hall serve` subprocesses: say on)
+    on = make_app(sqlite_url, TESTING=False, SECRET_KEY="k", HALL_RATE_LIMITS=True)
     assert on.config["RATELIMIT_ENABLED"] is True
     assert limits.limiter_of(on) is not None
     for application in (quiet, off, on):
         dispose(application)
+
+
+def test_limits_are_on_by_default_outside_tests(monkeypatch):
+    from hall import config as settings
+
+    monkeypatch.delenv("HALL_RATE_LIMITS", raising=False)
+    assert settings.from_environment()["HALL_RATE_LIMITS"] is True
+    monkeypatch.setenv("HALL_RATE_LIMITS", "0")
+    assert settings.from_environment()["HALL_RATE_LIMITS"] is False
 
 
 def test_an_unknown_endpoint_name_stops_the_start(sqlite_url, monkeypatch):
