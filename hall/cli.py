@@ -1,9 +1,12 @@
-"""The `hall` command: demo, serve, database, users, tokens, devices and the catalogue."""
+"""The `hall` command: demo, serve, database, users, tokens, devices, the catalogue, the
+calendar, reports, tickets and personal data; actions on accounts, devices, exports and
+personal data are audited (AuditEvent, `via=cli:<system user>`)."""
 
 from __future__ import annotations
 
 import os
 import sys
+from contextlib import contextmanager
 
 import click
 import sqlalchemy as sa
@@ -34,6 +37,34 @@ def main():
     HALL_SWEEPER (0: no day rollover and report rollups in this process); the README lists
     them all, docs/production.md those of a production set-up.
     """
+
+
+def _cli_audit(session, action: str, *, hall_id: int | None = None, detail: str = "") -> None:
+    """Record an action done on the command line (who: the system account running it)."""
+    from hall.models import AuditEvent, utcnow
+
+    text = f"{detail} via={_via()}".strip()
+    session.add(
+        AuditEvent(hall_id=hall_id, user_id=None, action=action, detail=text[:500], at=utcnow())
+    )
+
+
+@contextmanager
+def _from_cli(action: str):
+    """Add `via=cli:<user>` to the audit rows of `action` a domain function writes meanwhile."""
+    from sqlalchemy import event
+
+    from hall.models import AuditEvent
+
+    def mark(_mapper, _connection, target) -> None:
+        if target.action == action and "via=" not in (target.detail or ""):
+            target.detail = f"{target.detail or ''} via={_via()}".strip()[:500]
+
+    event.listen(AuditEvent, "before_insert", mark)
+    try:
+        yield
+    finally:
+        event.remove(AuditEvent, "before_insert", mark)
 
 
 def _fail(err: DomainError):
@@ -309,7 +340,7 @@ def user_add(username, role, hall_code, display_name, job_number):
 
     try:
         hall = get_hall(db.session, hall_code) if hall_code else None
-        add_user(
+        account = add_user(
             db.session,
             username,
             _read_password(),
@@ -320,6 +351,12 @@ def user_add(username, role, hall_code, display_name, job_number):
         )
     except DomainError as err:
         _fail(err)
+    _cli_audit(
+        db.session,
+        "user.add",
+        hall_id=account.hall_id,
+        detail=f"username={username} role={role}",
+    )
     db.session.commit()
     click.echo(f"added {role} {username}", err=True)
 
@@ -340,6 +377,7 @@ def user_password(username):
         set_password(account, _read_password())
     except DomainError as err:
         _fail(err)
+    _cli_audit(db.session, "user.password", hall_id=account.hall_id, detail=f"username={username}")
     db.session.commit()
     click.echo(f"password of {username} changed", err=True)
 
@@ -363,6 +401,12 @@ def token_create(username, name):
     if account is None:
         raise click.ClickException(f"No user {username} (没有该用户)")
     value = create_token(db.session, user=account, name=name)
+    _cli_audit(
+        db.session,
+        "token.create",
+        hall_id=account.hall_id,
+        detail=f"username={username} name={name}",
+    )
     db.session.commit()
     click.echo(value)
 
@@ -388,6 +432,7 @@ def device_add(kind, hall_code, name):
     except DomainError as err:
         _fail(err)
     value = create_token(db.session, device_kind=kind, hall=hall, name=name)
+    _cli_audit(db.session, "device.add", hall_id=hall.id, detail=f"kind={kind} name={name}")
     db.session.commit()
     click.echo(value)
 
@@ -475,9 +520,10 @@ def catalog_export(file, hall_code):
     bars = _ProgressBars()
     try:
         fmt = catalog_io.format_of(file)
-        data = catalog_io.export_catalog(
-            db.session, fmt, hall=_catalog_hall(hall_code), progress=bars
-        )
+        with _from_cli("catalog.export"):
+            data = catalog_io.export_catalog(
+                db.session, fmt, hall=_catalog_hall(hall_code), progress=bars
+            )
     except DomainError as err:
         _fail(err)
     finally:
@@ -909,6 +955,13 @@ def report_command(start, end, hall_code, group, fmt, output, window, department
     except sa.exc.SQLAlchemyError:
         db.session.rollback()
     Path(output).write_bytes(content)
+    chosen = {"window": window, "department": department, "matter": matter, "staff": staff}
+    detail = " ".join(
+        [f"format={fmt}", f"from={first}", f"to={last}", f"group={group}"]
+        + [f"{name}={value}" for name, value in chosen.items() if value]
+    )
+    _cli_audit(db.session, "report.export", hall_id=hall.id, detail=detail)
+    db.session.commit()
     rows = len(data.get("rows") or [])
     click.echo(f"报表已写入 / report written: {output} ({fmt}, {rows} 行 / rows)")
 
@@ -944,6 +997,86 @@ def tickets_expire(hall_code):
         )
     if not rollover.total(result):
         click.echo("没有往日未结束的票 / no open tickets of past days")
+
+
+# ---------------------------------------------------------------- hall data
+
+
+@main.group("data")
+def data_cli():
+    """Residents' personal data (个人信息): retention.
+
+    HALL_RETENTION_DAYS (0 = keep forever) makes the server erase, once a day, the applicant
+    names and phones of cases completed or closed longer ago than that; the statistics stay
+    the same. `hall data erase-personal` does it now, for any day."""
+
+
+def _positive_days(_ctx, _param, value):
+    if value is not None and value < 1:
+        raise click.BadParameter("must be at least 1 (至少 1 天)")
+    return value
+
+
+@data_cli.command("erase-personal")
+@click.option(
+    "--before", "before", metavar="DAY", help="Erase records closed before this day (2024-01-01)."
+)
+@click.option(
+    "--older-than-days",
+    "days",
+    type=int,
+    callback=_positive_days,
+    help="Erase records closed more than N days ago (default: HALL_RETENTION_DAYS).",
+)
+@click.option("--hall", "hall_code", help="Only this hall (code); default: every hall.")
+@click.option("--dry-run", is_flag=True, help="Count what would be erased; change nothing.")
+@with_appcontext
+def data_erase_personal(before, days, hall_code, dry_run):
+    """Blank the applicant name and phone of cases completed or closed before a day (open and
+    paused cases are kept); reports and rates keep their numbers. Audited (retention.erase)."""
+    from datetime import date
+
+    from hall.domain import retention
+    from hall.domain.tickets import get_hall
+    from hall.extensions import db
+
+    if before and days:
+        raise click.UsageError("give --before or --older-than-days, not both (二选一)")
+    if before:
+        try:
+            day = date.fromisoformat(before.strip())
+        except ValueError:
+            raise click.BadParameter(
+                f"{before} is not a day like 2024-01-01", param_hint="--before"
+            ) from None
+    else:
+        days = days or int(current_app.config.get("HALL_RETENTION_DAYS") or 0)
+        if days <= 0:
+            raise click.UsageError(
+                "give --before DAY or --older-than-days N (HALL_RETENTION_DAYS is 0: keep forever)"
+            )
+        day = retention.cutoff(days, timezone=current_app.config.get("HALL_TIMEZONE"))
+    hall_id = None
+    if hall_code:
+        try:
+            hall_id = get_hall(db.session, hall_code).id
+        except DomainError as err:
+            _fail(err)
+    result = retention.erase_personal_data(
+        db.session, day, dry_run=dry_run, hall_id=hall_id, via=_via()
+    )
+    if dry_run:
+        db.session.rollback()
+        click.echo(
+            f"检查，未修改 / dry run, nothing changed: {result['cases']} 个办件的申请人信息"
+            f"将被清除 / cases would be erased (closed before {day.isoformat()})"
+        )
+    else:
+        db.session.commit()
+        click.echo(
+            f"已清除 {result['cases']} 个办件的申请人姓名和电话 / erased the applicant name "
+            f"and phone of {result['cases']} cases (closed before {day.isoformat()})"
+        )
 
 
 @main.command("config")

@@ -35,6 +35,10 @@ def from_environment() -> dict:
         "HALL_PUBLIC_URL": env.get("HALL_PUBLIC_URL") or None,
         # an open accepted case turns yellow this many working days before its due date
         "HALL_CASE_WARN_DAYS": max(0, int(env.get("HALL_CASE_WARN_DAYS", "2"))),
+        # retention: residents' personal fields (applicant name, phone) of cases completed or
+        # closed more than this many days ago are erased once a day by the server's sweeper
+        # (hall.domain.retention); the statistics are kept. 0 = keep forever
+        "HALL_RETENTION_DAYS": max(0, int(env.get("HALL_RETENTION_DAYS", "0"))),
         # werkzeug hash method of new passwords (scrypt; tests use a cheaper one)
         "HALL_PASSWORD_METHOD": env.get("HALL_PASSWORD_METHOD", "scrypt"),
         # how many reverse proxies (nginx, a load balancer) stand in front of the app and

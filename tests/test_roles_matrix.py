@@ -172,6 +172,8 @@ TABLE: dict[str, list[Req]] = {
     "manage.reports": [G(f"{M}/reports", MANAGER_PAGE)],
     "manage.staff_report": [G(f"{M}/reports/staff", MANAGER_PAGE)],
     "manage.report_export": [G(f"{M}/reports/export?format=csv", MANAGER_PAGE)],
+    "manage.audit_log": [G(f"{M}/audit", ADMIN_PAGE)],
+    "manage.audit_export": [G(f"{M}/audit/export?format=csv", ADMIN_PAGE)],
     "manage.calendar": [G(f"{M}/calendar", MANAGER_PAGE)],
     "manage.calendar_add": [P(f"{M}/calendar/add", ADMIN_PAGE, form={})],
     "manage.calendar_import": [P(f"{M}/calendar/import", ADMIN_PAGE, form={"lines": ""})],

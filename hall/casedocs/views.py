@@ -17,6 +17,7 @@ from flask import Response, current_app, redirect, render_template, request, url
 from flask_babel import get_locale
 from flask_babel import gettext as _
 
+from hall import security
 from hall.auth import check_hall, current_principal, require
 from hall.casedocs import blueprint
 from hall.domain import cases as case_rules
@@ -153,7 +154,17 @@ def _printed(number: str, kind: str) -> Response:
         printed_on=service_day(case.hall),
     )
     title = printed_cases.DOCUMENTS[kind]
-    return _pdf(pdf, f"{title}-{case.number}", f"{kind}-{case.number}")
+    # who printed which document of which case (the number only: nothing personal)
+    principal, number = current_principal(), case.number
+    security.audit(
+        db.session,
+        "casedoc.print",
+        user=principal.user if principal else None,
+        hall_id=case.hall_id,
+        detail=f"case={number} kind={kind}",
+    )
+    db.session.commit()
+    return _pdf(pdf, f"{title}-{number}", f"{kind}-{number}")
 
 
 def _browser() -> bool:

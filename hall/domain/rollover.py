@@ -9,7 +9,9 @@ deleted — and a window that was holding one is free again.
 `start_sweeper` are its callers: the `hall tickets expire` command and a background task of
 the server that runs every minute; they commit, then publish a fresh board. The same task
 rolls the report figures of past days up (hall.domain.reports.rollup_pending): yesterday's
-after midnight, and a week a minute of any past a hall still lacks.
+after midnight, and a week a minute of any past a hall still lacks. With HALL_RETENTION_DAYS
+set it also erases, once a day per process, the residents' personal fields of cases closed
+longer ago than that (hall.domain.retention).
 """
 
 from __future__ import annotations
@@ -198,6 +200,8 @@ class Sweeper:
         self.stopping = threading.Event()
         self.runs = 0
         self.task = None
+        # the day (installation time zone) the retention last ran in this process
+        self.retention_day = None
 
     def run_once(self) -> dict[str, dict[str, int]]:
         """One sweep of every hall in a fresh app context; logs what it closed."""
@@ -207,6 +211,7 @@ class Sweeper:
             try:
                 result = sweep(db.session)
                 rolled = rollup_reports(db.session)
+                self.run_retention(db.session)
             finally:
                 db.session.remove()
         if rolled:
@@ -215,6 +220,38 @@ class Sweeper:
         closed = {code: c for code, c in result.items() if any(c.values())}
         if closed:
             _log().info("day rollover: expired tickets of past days %s", closed)
+        return result
+
+    def run_retention(self, session: Session, now: datetime | None = None) -> dict | None:
+        """Erase old personal data once a day when HALL_RETENTION_DAYS > 0 (None when not
+        due): a count first, the UPDATE and its audit row only when something is left."""
+        days = int(self.app.config.get("HALL_RETENTION_DAYS") or 0)
+        if days <= 0:
+            return None
+        from hall.domain import retention
+
+        zone = self.app.config.get("HALL_TIMEZONE") or "Asia/Shanghai"
+        today = retention.cutoff(0, now, zone)
+        if self.retention_day == today:
+            return None
+        before = retention.cutoff(days, now, zone)
+        try:
+            if retention.count_personal_data(session, before):
+                result = retention.erase_personal_data(session, before, via="sweeper")
+                session.commit()
+                logging.getLogger("hall.domain.retention").info(
+                    "retention: personal fields erased %s", result
+                )
+            else:
+                session.rollback()
+                result = {"before": before.isoformat(), "cases": 0, "dry_run": False}
+        except sa.exc.SQLAlchemyError:
+            session.rollback()
+            logging.getLogger("hall.domain.retention").exception(
+                "retention failed; trying again in a minute"
+            )
+            return None
+        self.retention_day = today
         return result
 
     def loop(self) -> None:

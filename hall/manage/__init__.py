@@ -5,6 +5,7 @@ from flask import Blueprint
 blueprint = Blueprint("manage", __name__, url_prefix="/manage", template_folder="templates")
 
 from hall.manage import (  # noqa: E402,F401
+    audit,
     calendar,
     cases,
     catalog,
