@@ -20,7 +20,7 @@ class AuditEvent(Base):
     user_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
     action: Mapped[str] = mapped_column(sa.String(32))
     detail: Mapped[str] = mapped_column(sa.String(500), default="")
-    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     # the client's address (IPv4 or IPv6) when written during a request; filled in by
     # hall.security for every row that does not set it
     ip: Mapped[str | None] = mapped_column(sa.String(45))
