@@ -123,8 +123,9 @@ def run(args, url: str, *, generate: bool) -> int:
     with app.app_context():
         session = db.session
         summary = None
+        # a database kept by an earlier version of the code is brought up to date too
+        upgrade(directory=app.extensions["migrate"].directory)
         if generate:
-            upgrade(directory=app.extensions["migrate"].directory)
             hall = demo_data.load(session).hall
             session.commit()
             log(f"generating {args.days} days of history, {args.windows} windows")
