@@ -66,9 +66,10 @@ def create_app(config: dict | None = None) -> Flask:
     )
     app.after_request(_remember_locale)
     csrf.init_app(app)
-    from hall import security  # headers of every response; client address of audit rows
+    from hall import privacy, security
 
-    security.init_app(app)
+    security.init_app(app)  # headers of every response; client address of audit rows
+    privacy.init_app(app)  # phone and ID numbers masked in every log line
 
     from display import blueprint as display_bp
     from display import events as display_events

@@ -74,6 +74,7 @@ from sqlalchemy.orm import Session
 from hall.domain.cases import OUTCOME_STATUS, case_number
 from hall.domain.cases import timing as case_timing
 from hall.domain.errors import Conflict, Invalid
+from hall.domain.tickets import TOKEN_BYTES
 from hall.domain.workdays import Calendar
 from hall.models import (
     Case,
@@ -729,7 +730,7 @@ class _Generator:
             ticket_rows.append(
                 (
                     ticket_id,
-                    secrets.token_urlsafe(12),
+                    secrets.token_urlsafe(TOKEN_BYTES),
                     hall_id,
                     queue_id,
                     queue_id,

@@ -10,8 +10,8 @@ seal area, and the QR code of the public verification page 「扫码核验办件
 A case is a mapping or any object with these fields (missing ones print as blank):
 
 - ``number`` (required), ``issuer`` (the hall: the issuing body), ``department`` (实施部门)
-- ``applicant_name`` (printed in full), ``applicant_phone`` (printed as given: the caller
-  masks it, 138****0000)
+- ``applicant_name`` (printed in full), ``applicant_phone`` (the caller masks it,
+  138****0000; a number given in full is masked here all the same)
 - ``matter_name`` (required), ``matter_code``, ``kind`` (immediate/promised/joint/referred),
   ``outcome`` (on_the_spot/accepted/correction/rejected)
 - ``accepted_on``, ``due_date``, ``completed_on`` (dates, hall-local), ``limit_days``,
@@ -119,6 +119,17 @@ def _text(value: object, limit: int) -> str:
 def _line(value: object, limit: int = 200) -> str:
     """Printable text on one line (names, numbers, phones)."""
     return " ".join(_text(value, limit).split())
+
+
+def _masked_phone(value: object) -> str:
+    """The applicant's phone as printed: masked (138****0000) unless the caller did already
+    (a ``*`` in it); never more than the first 3 and the last 4 characters in clear."""
+    phone = _line(value, 30)
+    if "*" in phone or sum(c.isdigit() for c in phone) < 5:
+        return phone
+    if len(phone) >= 7:
+        return phone[:3] + "*" * (len(phone) - 7) + phone[-4:]
+    return "*" * (len(phone) - 2) + phone[-2:]
 
 
 def _date(value: object) -> str:
@@ -239,7 +250,7 @@ def _read(case: object) -> _Case:
         issuer=_line(get(case, "issuer"), 100) or "政务服务中心",
         department=_line(get(case, "department"), 100),
         applicant=_line(get(case, "applicant_name"), 100),
-        phone_masked=_line(get(case, "applicant_phone"), 30),
+        phone_masked=_masked_phone(get(case, "applicant_phone")),
         matter=matter,
         code=_line(get(case, "matter_code"), 64),
         kind=KIND_LABELS.get(kind, _line(kind, 20)),

@@ -4,6 +4,7 @@ clients, tokens, a live server in a thread, and the demo hall."""
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import shutil
 import socket
@@ -22,8 +23,50 @@ for _var in ("HALL_DATABASE_URL", "HALL_REDIS_URL", "HALL_SECRET_KEY", "HALL_PUB
 # limits there (tests/test_limits.py turns them on per app)
 os.environ["HALL_RATE_LIMITS"] = "0"
 
+from flask import request_finished  # noqa: E402
+
 from hall import create_app  # noqa: E402
 from hall.extensions import db  # noqa: E402
+from tests import pii  # noqa: E402
+
+# ---- personal numbers (issue 7): every response body and log record of the session is
+# scanned for unmasked phone and ID numbers (tests/pii.py); the run fails at its end on a hit
+PII = pii.Collector()
+request_finished.connect(PII.response)  # sent by every app of this process
+_PII_LOGS = pii.LogScanner(PII)
+
+
+def pytest_sessionstart(session):
+    if logging.getLogger("hall").level == logging.NOTSET:
+        logging.getLogger("hall").setLevel(logging.INFO)  # INFO lines are scanned too
+
+
+def pytest_runtest_setup(item):
+    PII.test = item.nodeid
+    root = logging.getLogger()
+    if _PII_LOGS not in root.handlers:  # alembic's fileConfig replaces the root's handlers
+        root.addHandler(_PII_LOGS)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    logging.getLogger().removeHandler(_PII_LOGS)
+    path = PII.write()
+    if PII.leaks or PII.errors:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        PII.report = path
+
+
+def pytest_terminal_summary(terminalreporter):
+    terminalreporter.write_line(PII.summary())
+    if PII.leaks or PII.errors:
+        terminalreporter.write_line(
+            f"FAILED: unmasked personal numbers or unscannable output, see {PII.report}", red=True
+        )
+        for line in (PII.leaks + PII.errors)[:20]:
+            terminalreporter.write_line("  " + line, red=True)
+
+
+# ---- end of the personal-number collector
 
 IN_CI = bool(os.environ.get("CI"))
 PG_URL = os.environ.get("HALL_TEST_DATABASE_URL")

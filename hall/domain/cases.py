@@ -128,6 +128,17 @@ def mask_phone(phone: str) -> str:
     return "*" * len(phone)
 
 
+def mask_id_number(number: str) -> str:
+    """An ID number (居民身份证号码) as shown to others: the first 3 and the last 4 kept,
+    110101199001011234 → 110***********1234; short ones keep at most their last 2."""
+    number = (number or "").strip()
+    if len(number) >= 8:
+        return number[:3] + "*" * (len(number) - 7) + number[-4:]
+    if len(number) > 2:
+        return "*" * (len(number) - 2) + number[-2:]
+    return "*" * len(number)
+
+
 # ---------------------------------------------------------------- input
 
 

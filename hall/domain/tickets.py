@@ -35,6 +35,8 @@ from hall.models import (
 EVENTS_KEY = "hall_events"
 CANDIDATES = 8  # how many waiting tickets one call tries to claim before looking again
 RECENT_SERVICES = 20  # finished tickets averaged for the wait estimate
+# the tracking token of a ticket (/t/<token>): 16 random bytes, 128 bits, 22 characters
+TOKEN_BYTES = 16
 
 
 @dataclass(frozen=True)
@@ -338,7 +340,7 @@ def issue(
     day = board.service_day(hall, now)
     number = _next_number(session, queue, day)
     values = {
-        "token": secrets.token_urlsafe(12),
+        "token": secrets.token_urlsafe(TOKEN_BYTES),
         "hall_id": hall.id,
         "queue_id": queue.id,
         "issue_queue_id": queue.id,
