@@ -118,25 +118,26 @@ def mask_name(name: str) -> str:
     return name[0] + "*" * (len(name) - 2) + name[-1]
 
 
+def _mask_middle(value: str, shortest: int) -> str:
+    """The first 3 and the last 4 characters kept when the value has at least `shortest`;
+    a shorter one keeps at most its last 2."""
+    value = (value or "").strip()
+    if len(value) >= shortest:
+        return value[:3] + "*" * (len(value) - 7) + value[-4:]
+    if len(value) > 2:
+        return "*" * (len(value) - 2) + value[-2:]
+    return "*" * len(value)
+
+
 def mask_phone(phone: str) -> str:
     """A phone number as shown to others: 13800000000 → 138****0000."""
-    phone = (phone or "").strip()
-    if len(phone) >= 7:
-        return phone[:3] + "*" * (len(phone) - 7) + phone[-4:]
-    if len(phone) > 2:
-        return "*" * (len(phone) - 2) + phone[-2:]
-    return "*" * len(phone)
+    return _mask_middle(phone, 7)
 
 
 def mask_id_number(number: str) -> str:
     """An ID number (居民身份证号码) as shown to others: the first 3 and the last 4 kept,
     110101199001011234 → 110***********1234; short ones keep at most their last 2."""
-    number = (number or "").strip()
-    if len(number) >= 8:
-        return number[:3] + "*" * (len(number) - 7) + number[-4:]
-    if len(number) > 2:
-        return "*" * (len(number) - 2) + number[-2:]
-    return "*" * len(number)
+    return _mask_middle(number, 8)
 
 
 # ---------------------------------------------------------------- input

@@ -895,11 +895,23 @@ def build(
             f"分组方式 {group} 无效，可选 {'、'.join(GROUPS)}",
             f"Unknown grouping {group}; use one of {', '.join(GROUPS)}",
         )
-    rates.check_range(start, end)
+    # the rates' selection: checks the range, fixes `today` (the hall's date by default)
+    chosen = rates.selection(
+        session,
+        start=start,
+        end=end,
+        group=group,
+        hall_id=hall_id,
+        window_id=window_id,
+        department_id=department_id,
+        matter_id=matter_id,
+        staff_id=staff_id,
+        today=today,
+    )
     hall = session.get(Hall, hall_id)
     if hall is None:
         raise NotFound("hall_not_found", "没有这个大厅", "No such hall")
-    today = today or rates.hall_today(session, hall_id)
+    today = chosen.today
     ids, shown = _filters(session, hall, window_id, department_id, matter_id, staff_id)
     ids["by_matter"] = group in ("matter", "department") or ids["matter_ids"] is not None
 
@@ -943,18 +955,6 @@ def build(
                 for index, value in enumerate(cases):
                     sums[index] += value
 
-    chosen = rates.selection(
-        session,
-        start=start,
-        end=end,
-        group=group,
-        hall_id=hall_id,
-        window_id=window_id,
-        department_id=department_id,
-        matter_id=matter_id,
-        staff_id=staff_id,
-        today=today,
-    )
     rate_rows, rate_total = rates.rows_of(
         session,
         chosen,
