@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from flask import request
 from flask_socketio import SocketIO, emit, join_room
 
+from hall import devices
 from hall.domain import board, tickets
 from hall.domain.errors import DomainError
 from hall.extensions import db
@@ -19,6 +21,24 @@ def _snapshot(hall_code: str) -> dict:
 
 def register(socketio: SocketIO) -> None:
     """Attach the handlers to the Socket.IO server."""
+
+    @socketio.on("connect")
+    def on_connect(_auth=None):
+        """A paired device's pages listen in its own room, to be told at once when the admin
+        revokes it; a device whose key is already revoked or unknown is told on connecting.
+        (The pages of a device reload into the "device stopped" page; other pages, such as
+        the counter open in a browser that was once paired, ignore it.)"""
+        if not request.cookies.get(devices.COOKIE):
+            return True
+        try:
+            key = devices.current_device()
+        except DomainError as err:
+            emit("device.revoked", {"error": err.code})
+            return True
+        finally:
+            db.session.remove()
+        join_room(f"device:{key.id}")
+        return True
 
     @socketio.on("join")
     def on_join(data):

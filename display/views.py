@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import make_response, render_template, request
 
 from display import blueprint
+from hall import devices
 from hall.domain import board, tickets
 from hall.extensions import db
 
@@ -28,6 +29,10 @@ def _page(template: str, **values):
 def hall_screen(hall_code: str):
     """The big screen over the hall (综合屏): latest call, recent calls, waiting counts."""
     hall = tickets.get_hall(db.session, hall_code)
+    return devices.device_page(lambda: _hall_screen(hall), hall, "display")
+
+
+def _hall_screen(hall):
     snapshot = board.snapshot(db.session, hall)
     calls = snapshot["recent_calls"]
     screen = {
@@ -51,6 +56,10 @@ def window_screen(hall_code: str, number: int):
     """The small screen over one window (窗口屏): its staff on duty and its current number."""
     hall = tickets.get_hall(db.session, hall_code)
     tickets.get_window(db.session, hall, number)  # 404 for an unknown window
+    return devices.device_page(lambda: _window_screen(hall, number), hall, "display")
+
+
+def _window_screen(hall, number: int):
     snapshot = board.snapshot(db.session, hall)
     window = next(w for w in snapshot["windows"] if w["number"] == number)
     names = {q["prefix"]: q["name"] for q in snapshot["queues"]}

@@ -34,6 +34,10 @@ def create_app(config: dict | None = None) -> Flask:
     app.config.update(settings.from_environment())
     if config:
         app.config.update(config)
+    if app.config.get("HALL_REQUIRE_PAIRING") is None:  # the demo and the tests need none
+        app.config["HALL_REQUIRE_PAIRING"] = not (
+            app.config.get("HALL_DEMO") or app.config.get("TESTING")
+        )
     _secret_key(app)
     _sqlite_folder(app)
     app.config["SQLALCHEMY_ENGINE_OPTIONS"] = settings.engine_options(app.config)
@@ -73,7 +77,7 @@ def create_app(config: dict | None = None) -> Flask:
 
     from display import blueprint as display_bp
     from display import events as display_events
-    from hall import limits
+    from hall import devices, limits
     from hall.api import blueprint as api_bp
     from hall.casedocs import blueprint as casedocs_bp
     from hall.counter import blueprint as counter_bp
@@ -90,6 +94,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(guide_bp)
     app.register_blueprint(casedocs_bp)
     app.register_blueprint(health_bp)
+    app.register_blueprint(devices.blueprint)
     csrf.exempt(health_bp)  # the load balancer's probe carries no token
     csrf.exempt(api_bp)  # the API checks CSRF itself for cookie sessions; tokens need none
     display_events.register(socketio)

@@ -437,6 +437,74 @@ def device_add(kind, hall_code, name):
     click.echo(value)
 
 
+@device.command("pair")
+@click.option("--kind", type=click.Choice(["kiosk", "display"]), required=True)
+@click.option("--hall", "hall_code", required=True, help="Hall code.")
+@click.option("--name", default="", help="Where the device stands, e.g. 'kiosk at the entrance'.")
+@with_appcontext
+def device_pair(kind, hall_code, name):
+    """Make a one-time pairing code (8 digits) to type on the device at /pair; prints the code."""
+    from hall import devices
+    from hall.domain.tickets import get_hall
+    from hall.extensions import db
+
+    try:
+        hall = get_hall(db.session, hall_code)
+        with _from_cli("device.code"):
+            pairing, code = devices.create_pairing(db.session, hall, kind, name, by=None)
+            db.session.commit()
+    except DomainError as err:
+        _fail(err)
+    click.echo(code)
+    minutes = current_app.config.get("HALL_PAIRING_CODE_MINUTES", 10)
+    click.echo(
+        f"type it at /pair on the device within {minutes} minutes "
+        f"(在设备上打开 /pair，{minutes} 分钟内输入)",
+        err=True,
+    )
+
+
+@device.command("list")
+@click.option("--hall", "hall_code", required=True, help="Hall code.")
+@with_appcontext
+def device_list(hall_code):
+    """The hall's devices: id, kind, state, name (tab-separated)."""
+    from hall import devices
+    from hall.domain.tickets import get_hall
+    from hall.extensions import db
+
+    try:
+        hall = get_hall(db.session, hall_code)
+    except DomainError as err:
+        _fail(err)
+    for key in devices.listing(db.session, hall)["devices"]:
+        state = "revoked" if key.revoked else "active"
+        click.echo(f"{key.id}\t{key.device_kind}\t{state}\t{key.name}")
+
+
+@device.command("revoke")
+@click.option("--hall", "hall_code", required=True, help="Hall code.")
+@click.argument("device_id", type=click.IntRange(1, 2**31 - 1))
+@with_appcontext
+def device_revoke(hall_code, device_id):
+    """Revoke a device key (from `hall device list`): refused from its next request on."""
+    from hall import devices
+    from hall.domain.tickets import get_hall
+    from hall.extensions import db
+
+    try:
+        hall = get_hall(db.session, hall_code)
+        key = devices.hall_device(db.session, hall, device_id)
+        with _from_cli("device.revoke"):
+            changed = devices.revoke(db.session, key, by=None)
+            db.session.commit()
+    except DomainError as err:
+        _fail(err)
+    if changed:
+        devices.notify_revoked(key)
+    click.echo(f"device {device_id} revoked" if changed else f"device {device_id} was revoked")
+
+
 @main.group()
 def catalog():
     """The matter list (事项清单) as .xlsx or .csv: template, import, export.

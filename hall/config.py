@@ -74,6 +74,13 @@ def from_environment() -> dict:
         "HALL_LIMIT_PUBLIC_MISS": env.get("HALL_LIMIT_PUBLIC_MISS", "30/minute"),
         # guide searches (kiosk, /guide, /api/v1/matters) per device, account or address
         "HALL_LIMIT_SEARCH": env.get("HALL_LIMIT_SEARCH", "120/minute"),
+        # wrong device pairing codes per client address (/pair)
+        "HALL_LIMIT_PAIR": env.get("HALL_LIMIT_PAIR", "10/minute;50/hour"),
+        # kiosk and hall screens only on paired devices (or for signed-in staff of the hall):
+        # on unless set to 0; off by default in the demo and the tests
+        "HALL_REQUIRE_PAIRING": _bool(env.get("HALL_REQUIRE_PAIRING"), None),
+        # minutes a device pairing code stays valid
+        "HALL_PAIRING_CODE_MINUTES": max(1, int(env.get("HALL_PAIRING_CODE_MINUTES", "10"))),
     }
 
 

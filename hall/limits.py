@@ -6,9 +6,10 @@ its limit). Counts live in Redis when HALL_REDIS_URL is set (every process of th
 installation shares them), else in this process's memory.
 
 Who is counted:
-- issuing: the device or staff account of a valid bearer token (or a signed-in session),
-  else the client address; and, as a flood guard, each queue of each hall;
+- issuing: the device or staff account of a valid bearer token (or a signed-in session, or
+  a paired device's cookie), else the client address; and, as a flood guard, each queue of each hall;
 - sign-in: failed attempts, per client address and per username (successes never count);
+- device pairing: wrong codes per client address;
 - public ticket and case pages (/t/<token>…, /v/<token>, the guide PDFs): per address and
   token, so phones behind one NAT address each have their own allowance; plus unknown tokens
   (404) per address, which stops anyone trying tokens;
@@ -42,6 +43,7 @@ RATE_LIMITED = ("请求过于频繁，请稍后再试", "Too many requests; try 
 # endpoint groups: which views each limit is put on
 ISSUE_ENDPOINTS = ("kiosk.issue", "api.issue_ticket")
 LOGIN_ENDPOINTS = ("counter.login",)
+PAIR_ENDPOINTS = ("devices.pair_submit",)
 PUBLIC_ENDPOINTS = (
     "kiosk.track",
     "kiosk.track_json",
@@ -79,6 +81,14 @@ def client_key() -> str:
         return f"token:{principal.token.id}"
     if principal is not None and principal.user is not None:
         return f"user:{principal.user.id}"
+    from hall.devices import current_device
+
+    try:
+        device = current_device()  # a paired kiosk's cookie: the same key as its token
+    except DomainError:
+        device = None
+    if device is not None:
+        return f"token:{device.id}"
     return address_key()
 
 
@@ -153,7 +163,9 @@ def _failed(status: int):
 def init_app(app: Flask) -> Limiter | None:
     """Put the limits on their views (call after every blueprint is registered) and answer
     429 with a JSON body or a page. Returns the limiter (None when limits are off)."""
-    groups = ISSUE_ENDPOINTS + LOGIN_ENDPOINTS + PUBLIC_ENDPOINTS + SEARCH_ENDPOINTS
+    groups = (
+        ISSUE_ENDPOINTS + LOGIN_ENDPOINTS + PAIR_ENDPOINTS + PUBLIC_ENDPOINTS + SEARCH_ENDPOINTS
+    )
     missing = sorted(name for name in groups if name not in app.view_functions)
     if missing:
         raise RuntimeError(f"rate limits name unknown endpoints: {', '.join(missing)}")
@@ -180,6 +192,7 @@ def init_app(app: Flask) -> Limiter | None:
     public = _setting(app, "HALL_LIMIT_PUBLIC")
     public_miss = _setting(app, "HALL_LIMIT_PUBLIC_MISS")
     search = _setting(app, "HALL_LIMIT_SEARCH")
+    pair = _setting(app, "HALL_LIMIT_PAIR")
 
     # shared scopes: the kiosk page and the API count together
     rules = {
@@ -191,6 +204,8 @@ def init_app(app: Flask) -> Limiter | None:
             limiter.limit(login, key_func=address_key, methods=["POST"], deduct_when=_failed(401)),
             limiter.limit(login, key_func=username_key, methods=["POST"], deduct_when=_failed(401)),
         ],
+        # wrong pairing codes (400) per address: eight digits cannot be tried through
+        PAIR_ENDPOINTS: [limiter.limit(pair, key_func=address_key, deduct_when=_failed(400))],
         PUBLIC_ENDPOINTS: [
             limiter.limit(public, key_func=public_key),
             limiter.shared_limit(

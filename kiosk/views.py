@@ -9,11 +9,13 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from flask import Response, current_app, jsonify, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_login import current_user
 from markupsafe import Markup
 from sqlalchemy.orm import joinedload, selectinload
 
 import printouts
-from hall import realtime
+from hall import devices, realtime
+from hall.auth import Unauthorized
 from hall.domain import board, guide, tickets
 from hall.domain.errors import DomainError, Invalid, NotFound
 from hall.extensions import csrf, db
@@ -141,7 +143,7 @@ def home():
 def kiosk(hall_code: str):
     """The touch kiosk of a hall (取号机): department → matter → ticket, or a queue directly."""
     hall = tickets.get_hall(db.session, hall_code)
-    return _kiosk_page(hall)
+    return devices.device_page(lambda: _kiosk_page(hall), hall, "kiosk")
 
 
 def _kiosk_page(hall: Hall, *, matter: dict | None = None, missing: bool = False) -> str:
@@ -166,14 +168,29 @@ def _kiosk_page(hall: Hall, *, matter: dict | None = None, missing: bool = False
 def issue(hall_code: str):
     """Take a ticket (取号): {"queue": "A"} or {"matter": "BD-001"}, optional "priority"."""
     check_csrf()
+    hall = tickets.get_hall(db.session, hall_code)
+    try:
+        device = devices.admit(hall, "kiosk")
+    except devices.NeedsPairing:
+        raise Unauthorized(
+            "device_required",
+            "本机尚未配对，不能取号，请联系管理员",
+            "This kiosk is not paired; ask the administrator",
+        ) from None
     queue, matter, priority = ticket_request(body(empty_ok=False, force=True))
+    if device is not None:
+        actor = tickets.Actor(device_id=device.id, hall_id=device.hall_id)
+    elif devices.staff_of(hall):
+        actor = tickets.Actor(user_id=current_user.id, hall_id=current_user.hall_id)
+    else:
+        actor = tickets.Actor()
     ticket = tickets.issue(
         db.session,
         hall_code,
         queue_prefix=queue,
         matter_code=matter,
         priority=priority,
-        actor=tickets.Actor(),
+        actor=actor,
     )
     # the answer is built before the commit: a ticket the resident never saw is never issued
     view = ticket_view(ticket)
@@ -406,9 +423,13 @@ def guide_matter(hall_code: str, code: str):
     status = 200 if view else 404
     if request.args.get("part") == "matter":
         html = render_template("kiosk/_guide_matter.html", matter=view)
-    else:
+        return _no_store(Response(html, status=status, mimetype="text/html"))
+
+    def page():
         html = _kiosk_page(hall, matter=view, missing=view is None)
-    return _no_store(Response(html, status=status, mimetype="text/html"))
+        return _no_store(Response(html, status=status, mimetype="text/html"))
+
+    return devices.device_page(page, hall, "kiosk")
 
 
 def _guide_matter_view(hall: Hall, matter: Matter) -> dict:

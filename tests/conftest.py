@@ -22,6 +22,9 @@ for _var in ("HALL_DATABASE_URL", "HALL_REDIS_URL", "HALL_SECRET_KEY", "HALL_PUB
 # `hall serve` subprocesses of the tests issue hundreds of tickets from one token: no rate
 # limits there (tests/test_limits.py turns them on per app)
 os.environ["HALL_RATE_LIMITS"] = "0"
+# nor device pairing: their kiosks and screens are opened by anyone (tests/test_devices.py and
+# the role matrix turn it on per app)
+os.environ["HALL_REQUIRE_PAIRING"] = "0"
 
 from flask import request_finished  # noqa: E402
 

@@ -11,7 +11,9 @@ Identities: anonymous, a kiosk device token and a display device token (demo), a
 of another hall (east), staff2 of demo (not on duty at the windows used here), staff1 of demo
 (on duty at windows 1–3), the demo manager and the admin. Users browse pages with a session
 cookie (signed in through the login form) and call /api/v1 with their bearer token; devices send
-their bearer token everywhere (pages ignore it: they need a signed-in session).
+their bearer token everywhere and keep it as their paired key in the `hall_device` cookie (the
+kiosk and screen pages go by the cookie; other pages need a signed-in session). Device pairing
+is required here, as outside the demo.
 
 A new route without an entry in TABLE fails test_every_route_is_in_the_matrix.
 """
@@ -29,6 +31,7 @@ from hall.extensions import db
 from tests.conftest import _token, auth, dispose, load_demo, make_app, open_windows
 
 OK, LOGIN, E401, E403 = "allowed", "login required", "401", "403"
+PAIR = "pairing required"  # sent to /pair: the kiosk and the screens need a paired device
 IDENTITIES = (
     "anonymous",
     "kiosk",
@@ -64,6 +67,11 @@ def profile(**outcomes: str) -> dict[str, str]:
 
 
 PUBLIC = profile()
+# the kiosk and the screens (HALL_REQUIRE_PAIRING, as outside the demo): a paired device of
+# that kind and hall, or a signed-in account of the hall
+KIOSK_PAGE = profile(anonymous=PAIR, display=E403, other_hall=E403)
+SCREEN_PAGE = profile(anonymous=PAIR, kiosk=E403, other_hall=E403)
+KIOSK_ISSUE = profile(anonymous=E401, display=E403, other_hall=E403)
 # pages for staff of the hall (login_required, then role and hall checks)
 STAFF_PAGE = profile(anonymous=LOGIN, kiosk=LOGIN, display=LOGIN, other_hall=E403)
 # the counter's window chooser lists the user's own hall: any staff account may open it
@@ -125,17 +133,22 @@ M = "/manage/demo"
 TABLE: dict[str, list[Req]] = {
     # ------------------------------------------------------------ public pages and screens
     "kiosk.home": [G("/", PUBLIC)],
-    "kiosk.kiosk": [G("/kiosk/demo", PUBLIC)],
-    "kiosk.issue": [P("/kiosk/demo/tickets", PUBLIC, json={"queue": "A"})],
+    "kiosk.kiosk": [G("/kiosk/demo", KIOSK_PAGE)],
+    "kiosk.issue": [P("/kiosk/demo/tickets", KIOSK_ISSUE, json={"queue": "A"})],
     "kiosk.guide_search": [G("/kiosk/demo/guide/search.json?q=hk", PUBLIC)],
     "kiosk.guide_department": [G("/kiosk/demo/guide/departments/{dept_code}.json", PUBLIC)],
-    "kiosk.guide_matter": [G("/kiosk/demo/guide/matters/GA-003", PUBLIC)],
+    "kiosk.guide_matter": [
+        G("/kiosk/demo/guide/matters/GA-003", KIOSK_PAGE, note="the kiosk page on a matter"),
+        G("/kiosk/demo/guide/matters/GA-003?part=matter", PUBLIC, note="the guide part alone"),
+    ],
     "kiosk.track": [G("/t/{ticket_token}", PUBLIC)],
     "kiosk.track_json": [G("/t/{ticket_token}.json", PUBLIC)],
     "kiosk.slip": [G("/t/{ticket_token}/slip.pdf", PUBLIC)],
     "kiosk.qr": [G("/t/{ticket_token}/qr.svg", PUBLIC)],
-    "display.hall_screen": [G("/display/demo", PUBLIC)],
-    "display.window_screen": [G("/display/demo/window/3", PUBLIC)],
+    "display.hall_screen": [G("/display/demo", SCREEN_PAGE)],
+    "display.window_screen": [G("/display/demo/window/3", SCREEN_PAGE)],
+    "devices.pair": [G("/pair", PUBLIC)],
+    "devices.pair_submit": [P("/pair", PUBLIC, form={"code": "00000000"}, note="wrong: 400")],
     "guide.index": [G("/guide", PUBLIC)],
     "guide.matter": [G("/guide/GA-003", PUBLIC)],
     "guide.matter_pdf": [G("/guide/GA-003.pdf", PUBLIC)],
@@ -173,6 +186,14 @@ TABLE: dict[str, list[Req]] = {
     "manage.staff_report": [G(f"{M}/reports/staff", MANAGER_PAGE)],
     "manage.report_export": [G(f"{M}/reports/export?format=csv", MANAGER_PAGE)],
     "manage.audit_log": [G(f"{M}/audit", ADMIN_PAGE)],
+    "manage.devices_page": [G(f"{M}/devices", ADMIN_PAGE)],
+    "manage.device_pair": [P(f"{M}/devices/pair", ADMIN_PAGE, form={"kind": "kiosk"})],
+    "manage.device_revoke": [
+        P(f"{M}/devices/999999/revoke", ADMIN_PAGE, form={}, note="unknown device: 404")
+    ],
+    "manage.device_code_cancel": [
+        P(f"{M}/devices/codes/999999/cancel", ADMIN_PAGE, form={}, note="unknown code: 404")
+    ],
     "manage.audit_export": [G(f"{M}/audit/export?format=csv", ADMIN_PAGE)],
     "manage.calendar": [G(f"{M}/calendar", MANAGER_PAGE)],
     "manage.calendar_add": [P(f"{M}/calendar/add", ADMIN_PAGE, form={})],
@@ -317,7 +338,6 @@ TABLE: dict[str, list[Req]] = {
 }
 
 BROWSER_ACCEPT = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
-CSRF_META = re.compile(r'<meta name="csrf-token" content="([^"]+)"')
 CSRF_FIELD = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
@@ -418,8 +438,10 @@ class World:
                 },
             )
             assert response.status_code == 302, (who, response.status_code)
-        page = client.get("/kiosk/demo").get_data(as_text=True)
-        client.csrf = CSRF_META.search(page).group(1)
+        if who in DEVICES:  # a paired device keeps its key in the HttpOnly cookie
+            client.set_cookie("hall_device", self.tokens[who])
+        page = client.get("/pair").get_data(as_text=True)
+        client.csrf = CSRF_FIELD.search(page).group(1)
         return client
 
     def headers(self, who: str, url: str) -> dict:
@@ -464,6 +486,8 @@ def outcome(response) -> str:
         location = response.headers.get("Location", "")
         if re.match(r"^(https?://[^/]+)?/counter/login(\?|$)", location):
             return LOGIN
+        if re.match(r"^(https?://[^/]+)?/pair(\?|$)", location):
+            return PAIR
     return OK
 
 
@@ -471,7 +495,7 @@ def outcome(response) -> str:
 def world(tmp_path_factory, sqlite_template):
     path = tmp_path_factory.mktemp("matrix") / "hall.sqlite3"
     shutil.copy(sqlite_template, path)
-    app = make_app(f"sqlite:///{path}")
+    app = make_app(f"sqlite:///{path}", HALL_REQUIRE_PAIRING=True)
     passwords = load_demo(app)
     yield World(app, passwords)
     dispose(app)

@@ -220,6 +220,7 @@
     var live = global.HallLive.connect({
       hall: config.hall,
       window: config.window,
+      onRevoked: function () { global.location.reload(); },
       onBoard: handlers.onBoard,
       onEvent: handlers.onEvent,
       onStatus: status,

@@ -10,6 +10,7 @@ from hall.manage import (  # noqa: E402,F401
     cases,
     catalog,
     dashboard,
+    devices,
     report_export,
     reports,
     spreadsheet,

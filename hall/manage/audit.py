@@ -101,6 +101,10 @@ AUDIT_ACTIONS = {
     "user.password": lazy_gettext("设置密码"),
     "token.create": lazy_gettext("创建接口令牌"),
     "device.add": lazy_gettext("登记设备"),
+    "device.code": lazy_gettext("生成设备配对码"),
+    "device.code_cancel": lazy_gettext("作废设备配对码"),
+    "device.pair": lazy_gettext("设备配对"),
+    "device.revoke": lazy_gettext("停用设备"),
     "retention.erase": lazy_gettext("清除个人信息"),
 }
 # the kinds of the filter, in the menu's order

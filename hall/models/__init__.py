@@ -21,7 +21,15 @@ from hall.models.catalog import (
     Matter,
     Queue,
 )
-from hall.models.org import ApiToken, Department, Hall, User, Window, WindowQueue
+from hall.models.org import (
+    ApiToken,
+    Department,
+    DevicePairing,
+    Hall,
+    User,
+    Window,
+    WindowQueue,
+)
 from hall.models.reports import ReportPeriod, ReportTicketStat
 from hall.models.tickets import NumberCounter, Ticket, TicketEvent
 
@@ -42,6 +50,7 @@ __all__ = [
     "AuditEvent",
     "Base",
     "Department",
+    "DevicePairing",
     "Hall",
     "Material",
     "Matter",

@@ -130,6 +130,34 @@ class ApiToken(Base):
     name: Mapped[str] = mapped_column(sa.String(100), default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     revoked: Mapped[bool] = mapped_column(default=False)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     user: Mapped[User | None] = relationship()
     hall: Mapped[Hall | None] = relationship()
+
+
+class DevicePairing(Base):
+    """A one-time code an admin issues to pair a kiosk or display (设备配对码).
+
+    Only the code's hash is kept. Typed on the device within its lifetime, it is used up once
+    and becomes the device's key (an ApiToken, kept by the device in an HttpOnly cookie).
+    """
+
+    __tablename__ = "device_pairings"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    hall_id: Mapped[int] = mapped_column(sa.ForeignKey("halls.id"))
+    device_kind: Mapped[str] = mapped_column(sa.String(10))
+    name: Mapped[str] = mapped_column(sa.String(100), default="")
+    code_hash: Mapped[str] = mapped_column(sa.String(64), index=True)
+    created_by: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    cancelled: Mapped[bool] = mapped_column(default=False)
+    # the device key the code became, and the address of the device that typed it
+    token_id: Mapped[int | None] = mapped_column(sa.ForeignKey("api_tokens.id"))
+    ip: Mapped[str | None] = mapped_column(sa.String(45))
+
+    hall: Mapped[Hall] = relationship()
+    token: Mapped[ApiToken | None] = relationship()

@@ -132,6 +132,7 @@ function connectLive() {
   if (!window.HallLive || !window.io) { setLive("offline"); return; }
   window.HallLive.connect({
     hall,
+    onRevoked() { location.reload(); },  // the admin stopped this kiosk: show why, at once
     onBoard(board) {
       const counts = {};
       (board.queues || []).forEach((q) => { counts[q.prefix] = q.waiting; });
@@ -176,6 +177,8 @@ function showResult(ticket) {
   tick();
 }
 
+const DEVICE_ERRORS = new Set(["device_revoked", "bad_device_key", "device_required"]);
+
 async function take(body) {
   if (busy) return;
   busy = true;
@@ -198,6 +201,8 @@ async function take(body) {
     try { data = await res.json(); } catch (_) { data = null; }
     if (res.ok && data && data.number) {
       showResult(data);
+    } else if (data && DEVICE_ERRORS.has(data.error)) {
+      location.reload();  // a stopped or unpaired kiosk: the page that says so and why
     } else if (data && data.message) {
       showError(data.message, data.message_en, { reload: data.error === "csrf" });
     } else {

@@ -9,12 +9,16 @@
  * The server says `feed.status {complete: false}` when it lost the message queue that brings
  * the other server processes' events (Redis down): the page is then marked as not live, though
  * still updated by its own server's events, until `{complete: true}` and a fresh board.
+ * A paired device whose key the admin revokes gets `device.revoked` (also on connecting with
+ * a key revoked meanwhile): kiosks and screens pass onRevoked to reload, so the server shows
+ * the "device stopped" page at once.
  *
  *   const live = HallLive.connect({
  *     hall: "demo", window: 3, ticket: "token",      // window and ticket are optional
  *     onBoard(board) {},                             // full snapshot (on join, gap, resync)
  *     onEvent(name, data) {},                        // ticket.issued|called|updated, window.updated, hall.updated
  *     onStatus(state) {},                            // "live" | "offline" | "connecting"
+ *     onRevoked(data) {},                            // this device's key was revoked
  *   });
  */
 (function (global) {
@@ -87,6 +91,11 @@
         if (options.onEvent) options.onEvent(name, data); // still announce a call we got
         if (gap) resync();                            // then fetch what we missed
       });
+    });
+    // this device's key was revoked by the admin: a kiosk or screen reloads into the
+    // "device stopped" page (onRevoked); other pages have nothing to stop
+    socket.on("device.revoked", function (data) {
+      if (options.onRevoked) options.onRevoked(data);
     });
     setInterval(resync, RESYNC_MS);
     setStatus("connecting");
