@@ -7,7 +7,7 @@ from flask_socketio import SocketIO, emit, join_room
 
 from hall import devices
 from hall.domain import board, tickets
-from hall.domain.errors import DomainError
+from hall.domain.errors import DomainError, Forbidden
 from hall.extensions import db
 
 
@@ -54,7 +54,14 @@ def register(socketio: SocketIO) -> None:
         ):
             return {"ok": False, "error": "bad_window", "message": "窗口号应为数字"}
         try:
-            tickets.get_hall(db.session, code)
+            hall = tickets.get_hall(db.session, code)
+            key = devices.current_device() if request.cookies.get(devices.COOKIE) else None
+            if key is not None and key.hall_id != hall.id:  # a paired device: its own hall only
+                raise Forbidden(
+                    "other_hall",
+                    "本机登记在其他大厅，不能用于本大厅",
+                    "This device is paired with another hall",
+                )
         except DomainError as err:
             db.session.remove()
             return {"ok": False, "error": err.code, "message": err.zh, "message_en": err.en}

@@ -275,10 +275,13 @@ class Principal:
     @property
     def actor(self) -> Actor:
         """The audit identity of this principal."""
+        from hall.security import client_ip
+
         return Actor(
             user_id=self.user.id if self.user else None,
             device_id=self.token.id if self.token else None,
             hall_id=self.hall_id,
+            ip=client_ip(),
         )
 
     @property

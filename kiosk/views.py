@@ -22,6 +22,7 @@ from hall.extensions import csrf, db
 from hall.jsonbody import body, check_csrf, ticket_request
 from hall.models import Department, Hall, Matter, Queue, Window, WindowQueue
 from hall.presenters import ticket_status, ticket_view
+from hall.security import client_ip
 from hall.urls import guide_url, track_url
 from kiosk import blueprint
 
@@ -178,12 +179,13 @@ def issue(hall_code: str):
             "This kiosk is not paired; ask the administrator",
         ) from None
     queue, matter, priority = ticket_request(body(empty_ok=False, force=True))
+    ip = client_ip()
     if device is not None:
-        actor = tickets.Actor(device_id=device.id, hall_id=device.hall_id)
+        actor = tickets.Actor(device_id=device.id, hall_id=device.hall_id, ip=ip)
     elif devices.staff_of(hall):
-        actor = tickets.Actor(user_id=current_user.id, hall_id=current_user.hall_id)
+        actor = tickets.Actor(user_id=current_user.id, hall_id=current_user.hall_id, ip=ip)
     else:
-        actor = tickets.Actor()
+        actor = tickets.Actor(ip=ip)
     ticket = tickets.issue(
         db.session,
         hall_code,

@@ -123,7 +123,7 @@ def test_a_paired_kiosk_keeps_an_httponly_key_and_issues_in_its_own_name(hall_ap
 
     with hall_app.app_context():
         event = db.session.scalar(sa.select(TicketEvent).where(TicketEvent.action == "issued"))
-        assert event.device_id == key.id
+        assert event.device_id == key.id and event.ip == "127.0.0.1"
         pairing = db.session.scalar(sa.select(DevicePairing))
         assert pairing.used_at is not None and pairing.token_id == key.id
         assert pairing.ip == "127.0.0.1"
@@ -555,3 +555,31 @@ def test_the_command_line_pairs_lists_and_revokes(hall_app, monkeypatch):
             )
         ).all()
     assert len(details) == 2 and all("via=cli:" in d for d in details)
+
+
+def test_a_paired_screen_watches_its_own_hall_only(hall_app):
+    import socketio
+
+    from hall.models import Hall
+
+    with hall_app.app_context():
+        db.session.add(Hall(code="east", name="东区", timezone="Asia/Shanghai"))
+        db.session.commit()
+    _, response = pair(hall_app, make_code(sign_in(hall_app, "admin"), kind="display"))
+    value = response.headers["Set-Cookie"].split(";")[0].split("=", 1)[1]
+    server = LiveServer(hall_app).start()
+    client = socketio.Client(reconnection=False)
+    try:
+        client.connect(
+            server.url,
+            transports=["websocket"],
+            headers={"Cookie": f"hall_device={value}"},
+            wait_timeout=10,
+        )
+        assert client.call("join", {"hall": "demo"}, timeout=10)["ok"] is True
+        refused = client.call("join", {"hall": "east"}, timeout=10)
+        assert refused["ok"] is False and refused["error"] == "other_hall"
+    finally:
+        if client.connected:
+            client.disconnect()
+        server.stop()

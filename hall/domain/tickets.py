@@ -46,6 +46,7 @@ class Actor:
     user_id: int | None = None
     device_id: int | None = None
     hall_id: int | None = None  # the hall the actor is bound to; None: every hall
+    ip: str | None = None  # the client's address, when acting through a request
 
 
 NOBODY = Actor()
@@ -211,6 +212,7 @@ def _log(session: Session, ticket: Ticket, action: str, actor: Actor, detail: st
             "device_id": actor.device_id,
             "at": utcnow(),
             "detail": detail,
+            "ip": actor.ip,
         },
     )
 

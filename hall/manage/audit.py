@@ -15,7 +15,8 @@ with the same filters answers the whole filtered list (up to EXPORT_MAX rows) as
 with BOM) or .xlsx with Chinese headers; each export is itself audited (``audit.export``).
 
 Admins only ("viewable and filterable by the admin"): managers and staff get 403. Ticket
-events carry no client address (the table has no such column): "—". No resident's personal
+events carry the client address of their request since migration 0009 ("—" for older rows and
+for the server's own changes, such as the day rollover). No resident's personal
 data appears: the rows' details name case numbers, matter codes and ticket numbers only.
 """
 
@@ -358,6 +359,7 @@ def _ticket_rows(hall: Hall, chosen: Filters, cursor, limit: int) -> list[dict]:
             _E.c.window_id,
             _E.c.action,
             _E.c.detail,
+            _E.c.ip,
             _T.c.label,
         )
         .join(_T, _T.c.id == _E.c.ticket_id)
@@ -394,7 +396,7 @@ def _ticket_rows(hall: Hall, chosen: Filters, cursor, limit: int) -> list[dict]:
             "window_id": row.window_id,
             "action": row.action,
             "detail": row.detail or "",
-            "ip": "",
+            "ip": row.ip or "",
             "ticket": row.label,
         }
         for row in db.session.execute(query)

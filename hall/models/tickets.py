@@ -106,3 +106,6 @@ class TicketEvent(Base):
     device_id: Mapped[int | None] = mapped_column(sa.ForeignKey("api_tokens.id"))
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     detail: Mapped[str] = mapped_column(sa.String(200), default="")
+    # the client's address (IPv4 or IPv6) of the request that made the change; None for the
+    # server's own changes (day rollover) and the command line
+    ip: Mapped[str | None] = mapped_column(sa.String(45))

@@ -1,4 +1,4 @@
-"""devices: one-time pairing codes, and when a device key was revoked
+"""devices: one-time pairing codes, when a device key was revoked; ticket events' address
 
 Revision ID: 0009
 Revises: 0008
@@ -42,9 +42,13 @@ def upgrade():
         batch_op.create_index(batch_op.f("ix_device_pairings_code_hash"), ["code_hash"])
     with op.batch_alter_table("api_tokens", schema=None) as batch_op:
         batch_op.add_column(sa.Column("revoked_at", UTCDateTime(), nullable=True))
+    with op.batch_alter_table("ticket_events", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("ip", sa.String(length=45), nullable=True))
 
 
 def downgrade():
+    with op.batch_alter_table("ticket_events", schema=None) as batch_op:
+        batch_op.drop_column("ip")
     with op.batch_alter_table("api_tokens", schema=None) as batch_op:
         batch_op.drop_column("revoked_at")
     with op.batch_alter_table("device_pairings", schema=None) as batch_op:
