@@ -416,21 +416,30 @@ def device():
     """Kiosk and display devices."""
 
 
+def _device_options(command):
+    """--kind, --hall and --name of a new device, in an app context."""
+    for option in reversed(
+        (
+            click.option("--kind", type=click.Choice(["kiosk", "display"]), required=True),
+            click.option("--hall", "hall_code", required=True, help="Hall code."),
+            click.option(
+                "--name", default="", help="Where the device stands, e.g. 'kiosk at the entrance'."
+            ),
+            with_appcontext,
+        )
+    ):
+        command = option(command)
+    return command
+
+
 @device.command("add")
-@click.option("--kind", type=click.Choice(["kiosk", "display"]), required=True)
-@click.option("--hall", "hall_code", required=True, help="Hall code.")
-@click.option("--name", default="", help="Where the device stands, e.g. 'kiosk at the entrance'.")
-@with_appcontext
+@_device_options
 def device_add(kind, hall_code, name):
     """Register a device of a hall; prints only its token."""
     from hall.auth import create_token
-    from hall.domain.tickets import get_hall
     from hall.extensions import db
 
-    try:
-        hall = get_hall(db.session, hall_code)
-    except DomainError as err:
-        _fail(err)
+    hall = _hall_or_fail(hall_code)
     value = create_token(db.session, device_kind=kind, hall=hall, name=name)
     _cli_audit(db.session, "device.add", hall_id=hall.id, detail=f"kind={kind} name={name}")
     db.session.commit()
@@ -438,18 +447,14 @@ def device_add(kind, hall_code, name):
 
 
 @device.command("pair")
-@click.option("--kind", type=click.Choice(["kiosk", "display"]), required=True)
-@click.option("--hall", "hall_code", required=True, help="Hall code.")
-@click.option("--name", default="", help="Where the device stands, e.g. 'kiosk at the entrance'.")
-@with_appcontext
+@_device_options
 def device_pair(kind, hall_code, name):
     """Make a one-time pairing code (8 digits) to type on the device at /pair; prints the code."""
     from hall import devices
-    from hall.domain.tickets import get_hall
     from hall.extensions import db
 
+    hall = _hall_or_fail(hall_code)
     try:
-        hall = get_hall(db.session, hall_code)
         with _from_cli("device.code"):
             pairing, code = devices.create_pairing(db.session, hall, kind, name, by=None)
             db.session.commit()
@@ -470,14 +475,9 @@ def device_pair(kind, hall_code, name):
 def device_list(hall_code):
     """The hall's devices: id, kind, state, name (tab-separated)."""
     from hall import devices
-    from hall.domain.tickets import get_hall
     from hall.extensions import db
 
-    try:
-        hall = get_hall(db.session, hall_code)
-    except DomainError as err:
-        _fail(err)
-    for key in devices.listing(db.session, hall)["devices"]:
+    for key in devices.listing(db.session, _hall_or_fail(hall_code))["devices"]:
         state = "revoked" if key.revoked else "active"
         click.echo(f"{key.id}\t{key.device_kind}\t{state}\t{key.name}")
 
@@ -489,11 +489,10 @@ def device_list(hall_code):
 def device_revoke(hall_code, device_id):
     """Revoke a device key (from `hall device list`): refused from its next request on."""
     from hall import devices
-    from hall.domain.tickets import get_hall
     from hall.extensions import db
 
+    hall = _hall_or_fail(hall_code)
     try:
-        hall = get_hall(db.session, hall_code)
         key = devices.hall_device(db.session, hall, device_id)
         with _from_cli("device.revoke"):
             changed = devices.revoke(db.session, key, by=None)
@@ -707,7 +706,8 @@ def _year_param(_ctx, _param, value):
         raise click.BadParameter(f"{err.zh} / {err.en}") from None
 
 
-def _calendar_hall(hall_code: str | None):
+def _hall_or_fail(hall_code: str | None):
+    """The hall of --hall (None when not given); an unknown code ends the command (exit 2)."""
     from hall.domain.tickets import get_hall
     from hall.extensions import db
 
@@ -788,7 +788,7 @@ def calendar_list(year, hall_code):
     from hall.domain import workdays
     from hall.extensions import db
 
-    hall = _calendar_hall(hall_code)
+    hall = _hall_or_fail(hall_code)
     year = year or _today(current_app).year
     library = {day: (kind, name) for day, kind, name in workdays.library_days(year)}
     entries = workdays.list_entries(
@@ -831,7 +831,7 @@ def calendar_add(day, kind, name, hall_code):
     from hall.domain import workdays
     from hall.extensions import db
 
-    hall = _calendar_hall(hall_code)
+    hall = _hall_or_fail(hall_code)
     try:
         entry = workdays.Entry(day, kind, workdays.parse_name(name))
         saved = workdays.save_entries(db.session, [entry], hall=hall, user_id=None, via=_via())
@@ -860,7 +860,7 @@ def calendar_remove(day, hall_code):
     from hall.domain import workdays
     from hall.extensions import db
 
-    hall = _calendar_hall(hall_code)
+    hall = _hall_or_fail(hall_code)
     try:
         row = workdays.find_entry(db.session, day, hall)
         kind, name = row.kind, row.name
@@ -904,7 +904,7 @@ def calendar_import(file, hall_code, dry_run):
         except UnicodeDecodeError:
             click.echo("错误 / error: 文件应为 UTF-8 文本 / the file is not UTF-8 text", err=True)
             sys.exit(1)
-    hall = _calendar_hall(hall_code)
+    hall = _hall_or_fail(hall_code)
     try:
         entries = workdays.read_schedule(text)
         saved = workdays.save_entries(db.session, entries, hall=hall, user_id=None, via=_via())
@@ -945,7 +945,7 @@ def calendar_due(day, days, unit, hall_code):
     from hall.domain import workdays
     from hall.extensions import db
 
-    hall = _calendar_hall(hall_code)
+    hall = _hall_or_fail(hall_code)
     calendar = workdays.Calendar(db.session, hall.id if hall else None)
     try:
         due = calendar.due_date(day, days, unit)

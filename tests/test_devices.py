@@ -85,6 +85,19 @@ def take(client, hall: str = "demo", queue: str = "A"):
     )
 
 
+def device_socket(url: str, key: str | None = None, **handlers):
+    """A real python-socketio client, carrying the device cookie when `key` is given;
+    `handlers` (event name with "_" for ".") are attached before it connects."""
+    import socketio
+
+    client = socketio.Client(reconnection=False)
+    for name, handler in handlers.items():
+        client.on(name.replace("_", "."), handler)
+    headers = {"Cookie": f"hall_device={key}"} if key else {}
+    client.connect(url, transports=["websocket"], headers=headers, wait_timeout=10)
+    return client
+
+
 def ticket_count(app) -> int:
     from hall.models import Ticket
 
@@ -415,26 +428,27 @@ def test_revocation_holds_in_the_demo_too(app, demo):
 def test_open_pages_of_a_revoked_device_are_told_at_once(hall_app):
     """A Socket.IO client carrying the device cookie gets device.revoked the moment the
     admin revokes; one connecting with a revoked key is told on connecting."""
-    import socketio
-
     admin = sign_in(hall_app, "admin")
     _, response = pair(hall_app, make_code(admin))
     value = response.headers["Set-Cookie"].split(";")[0].split("=", 1)[1]
     server = LiveServer(hall_app).start()
     told: list[tuple[str, float]] = []
-    other = socketio.Client(reconnection=False)
-    other.on("device.revoked", lambda data: told.append(("other", time.perf_counter())))
-    client = socketio.Client(reconnection=False)
-    client.on("device.revoked", lambda data: told.append(("device", time.perf_counter())))
+    clients = []
     try:
-        client.connect(
-            server.url,
-            transports=["websocket"],
-            headers={"Cookie": f"hall_device={value}"},
-            wait_timeout=10,
+        clients.append(
+            device_socket(
+                server.url,
+                value,
+                device_revoked=lambda data: told.append(("device", time.perf_counter())),
+            )
         )
-        other.connect(server.url, transports=["websocket"], wait_timeout=10)
-        assert client.call("join", {"hall": "demo"}, timeout=10)["ok"] is True
+        clients.append(
+            device_socket(
+                server.url,
+                device_revoked=lambda data: told.append(("other", time.perf_counter())),
+            )
+        )
+        assert clients[0].call("join", {"hall": "demo"}, timeout=10)["ok"] is True
         key = device_rows(hall_app)[-1]
         csrf = CSRF_FIELD.search(admin.get("/manage/demo/devices").get_data(as_text=True))
         sent = time.perf_counter()
@@ -444,26 +458,17 @@ def test_open_pages_of_a_revoked_device_are_told_at_once(hall_app):
             time.sleep(0.01)
         assert [who for who, _ in told] == ["device"]
         assert told[0][1] - sent < 1.0
-        client.disconnect()
 
-        late = socketio.Client(reconnection=False)
         late_told: list[dict] = []
-        late.on("device.revoked", late_told.append)
-        late.connect(
-            server.url,
-            transports=["websocket"],
-            headers={"Cookie": f"hall_device={value}"},
-            wait_timeout=10,
-        )
+        clients.append(device_socket(server.url, value, device_revoked=late_told.append))
         deadline = time.monotonic() + 5
         while not late_told and time.monotonic() < deadline:
             time.sleep(0.01)
         assert late_told == [{"error": "device_revoked"}]
-        late.disconnect()
     finally:
-        for sio in (client, other):
-            if sio.connected:
-                sio.disconnect()
+        for client in clients:
+            if client.connected:
+                client.disconnect()
         server.stop()
 
 
@@ -558,8 +563,6 @@ def test_the_command_line_pairs_lists_and_revokes(hall_app, monkeypatch):
 
 
 def test_a_paired_screen_watches_its_own_hall_only(hall_app):
-    import socketio
-
     from hall.models import Hall
 
     with hall_app.app_context():
@@ -568,18 +571,11 @@ def test_a_paired_screen_watches_its_own_hall_only(hall_app):
     _, response = pair(hall_app, make_code(sign_in(hall_app, "admin"), kind="display"))
     value = response.headers["Set-Cookie"].split(";")[0].split("=", 1)[1]
     server = LiveServer(hall_app).start()
-    client = socketio.Client(reconnection=False)
     try:
-        client.connect(
-            server.url,
-            transports=["websocket"],
-            headers={"Cookie": f"hall_device={value}"},
-            wait_timeout=10,
-        )
+        client = device_socket(server.url, value)
         assert client.call("join", {"hall": "demo"}, timeout=10)["ok"] is True
         refused = client.call("join", {"hall": "east"}, timeout=10)
         assert refused["ok"] is False and refused["error"] == "other_hall"
+        client.disconnect()
     finally:
-        if client.connected:
-            client.disconnect()
         server.stop()
