@@ -189,13 +189,14 @@ _NEXT_SEQ = (
     .returning(_H.c.seq)
 )
 _LOG = sa.insert(TicketEvent.__table__)
-_WAITING = (_T.c.status == "waiting", _T.c.service_day == sa.bindparam("day"))
 _EARLIER = sa.or_(
     _T.c.sort_at < sa.bindparam("sort_at"),
     sa.and_(_T.c.sort_at == sa.bindparam("sort_at"), _T.c.id < sa.bindparam("id")),
 )
+# Counted in ix_tickets_call_order alone, never reading the rows: every column named here is
+# in that index (a ticket's queue or target window is of its hall: no hall_id needed).
 _AHEAD_BASE = sa.select(sa.func.count()).where(
-    _T.c.hall_id == sa.bindparam("hall_id"), *_WAITING, _T.c.id != sa.bindparam("id")
+    WAITING_ONLY, _T.c.service_day == sa.bindparam("day"), _T.c.id != sa.bindparam("id")
 )
 _AHEAD_AT_WINDOW = _AHEAD_BASE.where(_T.c.target_window_id == sa.bindparam("target"), _EARLIER)
 _AHEAD_IN_QUEUE = _AHEAD_BASE.where(
@@ -401,12 +402,7 @@ def waiting_ahead(session: Session, ticket: Ticket) -> int:
     """How many waiting tickets will be called before this one."""
     if ticket.status != "waiting":
         return 0
-    params = {
-        "hall_id": ticket.hall_id,
-        "day": ticket.service_day,
-        "id": ticket.id,
-        "sort_at": ticket.sort_at,
-    }
+    params = {"day": ticket.service_day, "id": ticket.id, "sort_at": ticket.sort_at}
     if ticket.target_window_id:
         stmt = _AHEAD_AT_WINDOW
         params["target"] = ticket.target_window_id
@@ -459,7 +455,6 @@ def position(session: Session, ticket: Ticket, default: float = 5.0) -> tuple[in
     else:
         stmt = _POSITION_PRIORITY if ticket.priority else _POSITION_ORDINARY
         params = {
-            "hall_id": ticket.hall_id,
             "day": ticket.service_day,
             "id": ticket.id,
             "sort_at": ticket.sort_at,
