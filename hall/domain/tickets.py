@@ -549,7 +549,7 @@ _IN_QUEUE = (
         _OF_HALL,
     )
     .order_by(*_ORDER)
-    .limit(CANDIDATES)
+    .limit(sa.bindparam("n"))  # what the reads before left to find: never more rows locked
 )
 # queues sharing a position in the window's order are taken together
 _IN_QUEUES = (
@@ -562,7 +562,7 @@ _IN_QUEUES = (
         _OF_HALL,
     )
     .order_by(*_ORDER)
-    .limit(CANDIDATES)
+    .limit(sa.bindparam("n"))  # what the reads before left to find: never more rows locked
 )
 _WINDOW_QUEUES = (
     sa.select(_WQ.c.position, _WQ.c.queue_id)
@@ -610,13 +610,14 @@ def _candidates(session: Session, hall: Hall, window: Window, day) -> list[int]:
     for position, queue_id in session.execute(_WINDOW_QUEUES, {"window_id": window.id}):
         groups.setdefault(position, []).append(queue_id)
     for queue_ids in groups.values():
+        n = CANDIDATES - len(ids)
         if len(queue_ids) == 1:
-            ids += read(_IN_QUEUE, queue_id=queue_ids[0])
+            ids += read(_IN_QUEUE, queue_id=queue_ids[0], n=n)
         else:
-            ids += read(_IN_QUEUES, queue_ids=queue_ids)
+            ids += read(_IN_QUEUES, queue_ids=queue_ids, n=n)
         if len(ids) >= CANDIDATES:
             break
-    return ids[:CANDIDATES]
+    return ids
 
 
 def call_next(
