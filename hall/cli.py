@@ -183,7 +183,8 @@ def _serve(app, host: str, port: int) -> None:
 
     from hall.domain import rollover
 
-    rollover.start_sweeper(app)  # the day rollover, every minute (HALL_SWEEPER=0: off)
+    if "sqlalchemy" in app.extensions:  # not the benchmarks' bare app, served here too
+        rollover.start_sweeper(app)  # the day rollover, every minute (HALL_SWEEPER=0: off)
     click.echo(f" * hall serving on http://{host}:{port}/  (Ctrl+C to stop)")
     run_simple(host, port, app, threaded=True, use_reloader=False, use_debugger=False)
 

@@ -13,19 +13,22 @@ from hall.extensions import db
 from hall.models import Ticket
 from hall.urls import slip_url, track_url
 
+# each text translated only when asked for: one gettext per ticket shown, not six
+_STATUS_TEXTS = {
+    "waiting": lambda: _("等候中"),
+    "called": lambda: _("已叫号"),
+    "serving": lambda: _("办理中"),
+    "finished": lambda: _("已办结"),
+    "no_show": lambda: _("过号"),
+    # still open when its service day ended: closed by the day rollover
+    "expired": lambda: _("已过期"),
+}
+
 
 def status_text(status: str) -> str:
     """A ticket status in words, in the page's language (expired: 已过期)."""
-    labels = {
-        "waiting": _("等候中"),
-        "called": _("已叫号"),
-        "serving": _("办理中"),
-        "finished": _("已办结"),
-        "no_show": _("过号"),
-        # still open when its service day ended: closed by the day rollover
-        "expired": _("已过期"),
-    }
-    return labels.get(status, status)
+    text = _STATUS_TEXTS.get(status)
+    return text() if text else status
 
 
 def ticket_status(ticket: Ticket) -> dict:

@@ -45,8 +45,14 @@ def mask_text(text: str) -> str:
     return MOBILE.sub(_mask_mobile, ID_NUMBER.sub(_mask_id, text))
 
 
+_MASKED = "hall_masked"  # set on a record once masked: the filters after the factory skip it
+
+
 def mask_record(record: logging.LogRecord) -> None:
-    """Mask the message, the exception text and the stack of a log record in place."""
+    """Mask the message, the exception text and the stack of a log record in place (once:
+    a record the factory masked is not scanned again by the filters)."""
+    if record.__dict__.get(_MASKED):
+        return
     try:
         message = record.getMessage()
     except Exception:  # a bad format string: the handler reports it as logging does
@@ -61,6 +67,7 @@ def mask_record(record: logging.LogRecord) -> None:
             record.exc_text = masked  # handlers print exc_text when it is set
     if record.stack_info:
         record.stack_info = mask_text(record.stack_info)
+    record.__dict__[_MASKED] = True
 
 
 class PersonalDataFilter(logging.Filter):

@@ -59,7 +59,8 @@ def _check_on_duty(principal, window, *, managers_too: bool = False) -> None:
 def _ticket_for(principal, ticket_id: int, *, managers_too: bool = False):
     """Load a ticket for a counter action: of the principal's hall (403 other_hall), and,
     when it is at a window, only for the person on duty there (403 not_on_duty)."""
-    ticket = tickets.get_ticket(db.session, ticket_id)
+    # locked now: the domain locks it anyway and then reuses this read
+    ticket = tickets.get_ticket(db.session, ticket_id, lock=True)
     check_hall(principal, ticket.queue.hall)
     if ticket.window is not None:
         _check_on_duty(principal, ticket.window, managers_too=managers_too)
@@ -125,8 +126,13 @@ def show_ticket(ticket_id: int):
 def call_next(hall_code: str, number: int):
     """Call the next ticket at a window (叫号); {"ticket": null} when nobody waits."""
     principal, hall = _staff_for_hall(hall_code)
-    _check_on_duty(principal, tickets.get_window(db.session, hall, number))
-    ticket = tickets.call_next(db.session, hall.code, number, actor=principal.actor)
+    ticket = tickets.call_next(
+        db.session,
+        hall.code,
+        number,
+        actor=principal.actor,
+        check=lambda window: _check_on_duty(principal, window),  # once the window is locked
+    )
     view = {"ticket": ticket_view(ticket) if ticket else None}
     realtime.commit_and_publish(db.session)
     return jsonify(view)

@@ -9,10 +9,12 @@ from __future__ import annotations
 import math
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
+from sqlalchemy import event
 from sqlalchemy.orm import Session, contains_eager, joinedload, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -31,6 +33,7 @@ from hall.models import (
     WindowQueue,
     utcnow,
 )
+from hall.models.tickets import WAITING_ONLY
 
 EVENTS_KEY = "hall_events"
 CANDIDATES = 8  # how many waiting tickets one call tries to claim before looking again
@@ -107,19 +110,44 @@ def get_queue(session: Session, hall: Hall, prefix: str) -> Queue:
     return queue
 
 
+_TICKET_BY_ID = (
+    sa.select(Ticket)
+    .options(*_WITH_QUEUE)
+    .where(Ticket.id == sa.bindparam("id"))
+    .execution_options(populate_existing=True)
+)
+# lock the ticket row only, not the queue row joined to it
+_TICKET_LOCKED = _TICKET_BY_ID.with_for_update(of=Ticket)
+_LOCKED_KEY = "hall_locked_tickets"
+
+
 def get_ticket(session: Session, ticket_id: int, *, lock: bool = False) -> Ticket:
-    """The ticket with this id (fresh from the database, row-locked when asked), or NotFound."""
-    ticket = session.get(
-        Ticket,
-        ticket_id,
-        populate_existing=True,
-        # lock the ticket row only, not the queue row joined to it
-        with_for_update={"of": Ticket} if lock else None,
-        options=_WITH_QUEUE,
-    )
+    """The ticket with this id (fresh from the database, row-locked when asked), or NotFound.
+
+    A ticket locked earlier in the same transaction is returned as it is: nobody else can
+    have changed it since (the row lock; on SQLite the write lock of the transaction)."""
+    locked = session.info.get(_LOCKED_KEY)
+    if lock and locked and ticket_id in locked:
+        ticket = locked[ticket_id]
+        if ticket in session and not sa.inspect(ticket).expired_attributes:
+            return ticket
+    statement = _TICKET_LOCKED if lock else _TICKET_BY_ID
+    ticket = session.execute(statement, {"id": ticket_id}).scalar_one_or_none()
     if ticket is None:
         raise NotFound("ticket_not_found", "没有这张票", f"No ticket {ticket_id}")
+    if lock:
+        session.info.setdefault(_LOCKED_KEY, {})[ticket_id] = ticket
     return ticket
+
+
+def _forget_locks(session: Session, transaction) -> None:
+    """after_transaction_end: the row locks of a transaction end with it."""
+    if transaction.parent is None:
+        session.info.pop(_LOCKED_KEY, None)
+
+
+if not event.contains(Session, "after_transaction_end", _forget_locks):
+    event.listen(Session, "after_transaction_end", _forget_locks)
 
 
 def get_ticket_by_token(session: Session, token: str) -> Ticket:
@@ -162,13 +190,14 @@ _NEXT_SEQ = (
     .returning(_H.c.seq)
 )
 _LOG = sa.insert(TicketEvent.__table__)
-_WAITING = (_T.c.status == "waiting", _T.c.service_day == sa.bindparam("day"))
 _EARLIER = sa.or_(
     _T.c.sort_at < sa.bindparam("sort_at"),
     sa.and_(_T.c.sort_at == sa.bindparam("sort_at"), _T.c.id < sa.bindparam("id")),
 )
+# Counted in ix_tickets_call_order alone, never reading the rows: every column named here is
+# in that index (a ticket's queue or target window is of its hall: no hall_id needed).
 _AHEAD_BASE = sa.select(sa.func.count()).where(
-    _T.c.hall_id == sa.bindparam("hall_id"), *_WAITING, _T.c.id != sa.bindparam("id")
+    WAITING_ONLY, _T.c.service_day == sa.bindparam("day"), _T.c.id != sa.bindparam("id")
 )
 _AHEAD_AT_WINDOW = _AHEAD_BASE.where(_T.c.target_window_id == sa.bindparam("target"), _EARLIER)
 _AHEAD_IN_QUEUE = _AHEAD_BASE.where(
@@ -375,12 +404,7 @@ def waiting_ahead(session: Session, ticket: Ticket) -> int:
     """How many waiting tickets will be called before this one."""
     if ticket.status != "waiting":
         return 0
-    params = {
-        "hall_id": ticket.hall_id,
-        "day": ticket.service_day,
-        "id": ticket.id,
-        "sort_at": ticket.sort_at,
-    }
+    params = {"day": ticket.service_day, "id": ticket.id, "sort_at": ticket.sort_at}
     if ticket.target_window_id:
         stmt = _AHEAD_AT_WINDOW
         params["target"] = ticket.target_window_id
@@ -433,7 +457,6 @@ def position(session: Session, ticket: Ticket, default: float = 5.0) -> tuple[in
     else:
         stmt = _POSITION_PRIORITY if ticket.priority else _POSITION_ORDINARY
         params = {
-            "hall_id": ticket.hall_id,
             "day": ticket.service_day,
             "id": ticket.id,
             "sort_at": ticket.sort_at,
@@ -458,6 +481,13 @@ _LOCK_WINDOW = (
 )
 
 
+_WINDOW_BY_ID = (
+    sa.select(Window)
+    .where(Window.id == sa.bindparam("id"))
+    .execution_options(populate_existing=True)
+)
+
+
 def _lock_window(session: Session, hall: Hall, number: int) -> Window:
     """Take the window's row lock so calls at one window serialise, and return it."""
     window_id = session.execute(
@@ -467,7 +497,7 @@ def _lock_window(session: Session, hall: Hall, number: int) -> Window:
         raise NotFound(
             "window_not_found", f"没有 {number} 号窗口", f"No window number {number} in this hall"
         )
-    return session.get(Window, window_id, populate_existing=True)
+    return session.execute(_WINDOW_BY_ID, {"id": window_id}).scalar_one()
 
 
 def _require_open(window: Window) -> None:
@@ -485,8 +515,16 @@ def _require_open(window: Window) -> None:
         )
 
 
+# The candidates of a call, in the order of ix_tickets_call_order (each read is the head of
+# that index, never a sort of the day's queue): first the tickets transferred to the window
+# (by the window's order of their queues, then as below), then the window's queues in its
+# order, each by priority (绿色通道) first, arrival, id.
 _MINE = _T.c.target_window_id == sa.bindparam("window_id")
-_CANDIDATES = (
+_ORDER = (_T.c.priority.desc(), _T.c.sort_at, _T.c.id)
+# the hall checked on each row read, written so that SQLite does not prefer ix_tickets_waiting
+# (hall, day, status, queue: every waiting ticket of the day, then a sort) over the index
+_OF_HALL = (_T.c.hall_id + 0) == sa.bindparam("hall_id")
+_TARGETED = (
     sa.select(_T.c.id)
     .select_from(
         _T.outerjoin(
@@ -495,15 +533,49 @@ _CANDIDATES = (
         )
     )
     .where(
-        _T.c.hall_id == sa.bindparam("hall_id"),
-        *_WAITING,
-        sa.or_(_MINE, sa.and_(_T.c.target_window_id.is_(None), _WQ.c.window_id.is_not(None))),
+        _MINE,
+        WAITING_ONLY,
+        _T.c.service_day == sa.bindparam("day"),
+        _OF_HALL,
     )
-    .order_by(
-        sa.case((_MINE, 0), else_=1), _WQ.c.position, _T.c.priority.desc(), _T.c.sort_at, _T.c.id
-    )
+    .order_by(_WQ.c.position, *_ORDER)
     .limit(CANDIDATES)
 )
+_IN_QUEUE = (
+    sa.select(_T.c.id)
+    .where(
+        _T.c.target_window_id.is_(None),
+        _T.c.queue_id == sa.bindparam("queue_id"),
+        _T.c.service_day == sa.bindparam("day"),
+        WAITING_ONLY,
+        _OF_HALL,
+    )
+    .order_by(*_ORDER)
+    .limit(sa.bindparam("n"))  # what the reads before left to find: never more rows locked
+)
+# queues sharing a position in the window's order are taken together
+_IN_QUEUES = (
+    sa.select(_T.c.id)
+    .where(
+        _T.c.target_window_id.is_(None),
+        _T.c.queue_id.in_(sa.bindparam("queue_ids", expanding=True)),
+        _T.c.service_day == sa.bindparam("day"),
+        WAITING_ONLY,
+        _OF_HALL,
+    )
+    .order_by(*_ORDER)
+    .limit(sa.bindparam("n"))  # what the reads before left to find: never more rows locked
+)
+_WINDOW_QUEUES = (
+    sa.select(_WQ.c.position, _WQ.c.queue_id)
+    .where(_WQ.c.window_id == sa.bindparam("window_id"))
+    .order_by(_WQ.c.position, _WQ.c.queue_id)
+)
+# PostgreSQL: skip rows another window is claiming right now instead of queueing behind it.
+_PG = {
+    stmt: stmt.with_for_update(of=_T, skip_locked=True)
+    for stmt in (_TARGETED, _IN_QUEUE, _IN_QUEUES)
+}
 _BUSY = sa.select(_T.c.label).where(_T.c.window_id == sa.bindparam("window_id"), board.ACTIVE)
 _NOW = sa.bindparam("p_now", type_=UTCDateTime())
 # Claim a ticket only if it is still waiting: the guard against two windows calling it.
@@ -520,17 +592,34 @@ _CLAIM = (
         call_count=_T.c.call_count + 1,
     )
 )
-# PostgreSQL: skip rows another window is claiming right now instead of queueing behind it.
-_CANDIDATES_PG = _CANDIDATES.with_for_update(of=_T, skip_locked=True)
 
 
 def _candidates(session: Session, hall: Hall, window: Window, day) -> list[int]:
-    """Waiting tickets this window may call, best first: transferred to it, then by its
-    queue order, priority (绿色通道) before ordinary, first come first served."""
+    """Up to CANDIDATES waiting tickets this window may call, best first: transferred to
+    it, then by its queue order, priority (绿色通道) before ordinary, first come first
+    served. Reads the queues one after the other until it has enough."""
     postgres = session.get_bind().dialect.name == "postgresql"
-    stmt = _CANDIDATES_PG if postgres else _CANDIDATES
-    params = {"hall_id": hall.id, "window_id": window.id, "day": day}
-    return list(session.execute(stmt, params).scalars())
+
+    def read(stmt, **params) -> list[int]:
+        stmt = _PG[stmt] if postgres else stmt
+        params.update(hall_id=hall.id, day=day)
+        return list(session.execute(stmt, params).scalars())
+
+    ids = read(_TARGETED, window_id=window.id)
+    if len(ids) >= CANDIDATES:
+        return ids
+    groups: dict[int, list[int]] = {}
+    for position, queue_id in session.execute(_WINDOW_QUEUES, {"window_id": window.id}):
+        groups.setdefault(position, []).append(queue_id)
+    for queue_ids in groups.values():
+        n = CANDIDATES - len(ids)
+        if len(queue_ids) == 1:
+            ids += read(_IN_QUEUE, queue_id=queue_ids[0], n=n)
+        else:
+            ids += read(_IN_QUEUES, queue_ids=queue_ids, n=n)
+        if len(ids) >= CANDIDATES:
+            break
+    return ids
 
 
 def call_next(
@@ -540,10 +629,14 @@ def call_next(
     *,
     actor: Actor = NOBODY,
     now: datetime | None = None,
+    check: Callable[[Window], None] | None = None,
 ) -> Ticket | None:
-    """Call the next ticket (叫号) at a window; None when nobody waits for it."""
+    """Call the next ticket (叫号) at a window; None when nobody waits for it. `check` is
+    called with the window as soon as it is locked, before anything else (it may raise)."""
     hall = get_hall(session, hall_code)
     window = _lock_window(session, hall, window_number)
+    if check is not None:
+        check(window)
     _require_open(window)
     busy = session.execute(_BUSY, {"window_id": window.id}).scalar()
     if busy is not None:
@@ -568,7 +661,8 @@ def call_next(
             }
             claimed = session.execute(_CLAIM, params).rowcount
             if claimed == 1:
-                ticket = session.get(Ticket, ticket_id, populate_existing=True, options=_WITH_QUEUE)
+                # read back as claimed (with its window): nothing of it needs expiring below
+                ticket = session.execute(_TICKET_BY_ID, {"id": ticket_id}).scalar_one()
                 _log(session, ticket, "called", actor)
                 _announce(session, hall, ticket, recall=False)
                 return ticket
@@ -581,7 +675,6 @@ def _announce(session: Session, hall: Hall, ticket: Ticket, *, recall: bool) -> 
         hall,
         ticket,
         "ticket.called",
-        moved=not recall,
         number=ticket.label,
         window=window.number,
         window_name=window.name,
@@ -630,6 +723,17 @@ def _acting_on(
     return hall, ticket
 
 
+_UPDATE_TICKET = sa.update(_T).where(_T.c.id == sa.bindparam("p_id"))
+
+
+def _update(session: Session, ticket: Ticket, **values) -> None:
+    """Set columns of a loaded (and locked) ticket with one UPDATE, and on the object as
+    written: no unit-of-work flush for a change of a row or two."""
+    session.execute(_UPDATE_TICKET, {"p_id": ticket.id, **values})
+    for name, value in values.items():
+        set_committed_value(ticket, name, value)
+
+
 STATUS_ZH = {
     "waiting": "等候中",
     "called": "已叫号",
@@ -651,9 +755,7 @@ ACTION_ZH = {
 def recall(session: Session, ticket_id: int, *, window_number=None, actor=NOBODY) -> Ticket:
     """Call the same ticket again (重呼); counted."""
     hall, ticket = _acting_on(session, ticket_id, ("called",), "recall", window_number, actor)
-    now = utcnow()
-    ticket.call_count += 1
-    ticket.last_called_at = now
+    _update(session, ticket, call_count=ticket.call_count + 1, last_called_at=utcnow())
     _log(session, ticket, "recalled", actor)
     _announce(session, hall, ticket, recall=True)
     return ticket
@@ -662,7 +764,7 @@ def recall(session: Session, ticket_id: int, *, window_number=None, actor=NOBODY
 def no_show(session: Session, ticket_id: int, *, window_number=None, actor=NOBODY) -> Ticket:
     """Mark a called ticket as not showing up (过号); it may come back once."""
     hall, ticket = _acting_on(session, ticket_id, ("called",), "no-show", window_number, actor)
-    ticket.status = "no_show"
+    _update(session, ticket, status="no_show")
     _log(session, ticket, "no_show", actor)
     _ticket_event(session, hall, ticket, "ticket.updated", action="no_show")
     return ticket
@@ -710,8 +812,7 @@ def return_ticket(
 def start(session: Session, ticket_id: int, *, window_number=None, actor=NOBODY) -> Ticket:
     """The resident has arrived at the window: service starts (开始办理)."""
     hall, ticket = _acting_on(session, ticket_id, ("called",), "start", window_number, actor)
-    ticket.status = "serving"
-    ticket.started_at = utcnow()
+    _update(session, ticket, status="serving", started_at=utcnow())
     _log(session, ticket, "started", actor)
     _ticket_event(session, hall, ticket, "ticket.updated", action="started")
     return ticket
@@ -722,8 +823,7 @@ def finish(session: Session, ticket_id: int, *, window_number=None, actor=NOBODY
     hall, ticket = _acting_on(
         session, ticket_id, ("called", "serving"), "finish", window_number, actor
     )
-    ticket.status = "finished"
-    ticket.finished_at = utcnow()
+    _update(session, ticket, status="finished", finished_at=utcnow())
     _log(session, ticket, "finished", actor)
     _ticket_event(session, hall, ticket, "ticket.updated", action="finished")
     return ticket

@@ -92,6 +92,23 @@ class Ticket(Base):
     target_window: Mapped[Window | None] = relationship(foreign_keys=[target_window_id])
 
 
+# The waiting tickets in call order (migration 0009): those sent to a window, then each
+# queue's, by priority (绿色通道 first), arrival and id; a call reads the first few of it.
+# Queries use it by naming the same condition, literally: WAITING_ONLY.
+WAITING_ONLY = sa.text("tickets.status = 'waiting'")
+sa.Index(
+    "ix_tickets_call_order",
+    Ticket.target_window_id,
+    Ticket.queue_id,
+    Ticket.service_day,
+    Ticket.priority.desc(),
+    Ticket.sort_at,
+    Ticket.id,
+    sqlite_where=sa.text("status = 'waiting'"),
+    postgresql_where=sa.text("status = 'waiting'"),
+)
+
+
 class TicketEvent(Base):
     """One state change of a ticket: who did what, when, where (the source of statistics)."""
 
