@@ -92,7 +92,7 @@ class Ticket(Base):
     target_window: Mapped[Window | None] = relationship(foreign_keys=[target_window_id])
 
 
-# The waiting tickets in call order (migration 0009): those sent to a window, then each
+# The waiting tickets in call order (migration 0010): those sent to a window, then each
 # queue's, by priority (绿色通道 first), arrival and id; a call reads the first few of it.
 # Queries use it by naming the same condition, literally: WAITING_ONLY.
 WAITING_ONLY = sa.text("tickets.status = 'waiting'")

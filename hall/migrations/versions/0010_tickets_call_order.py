@@ -1,8 +1,8 @@
 """tickets in call order: the waiting tickets of a queue (or sent to a window) by priority,
 arrival and id, so that a call reads the next few instead of sorting the day's queue
 
-Revision ID: 0009
-Revises: 0008
+Revision ID: 0010
+Revises: 0009
 Create Date: 2026-11-28 02:45:00
 
 """
@@ -11,8 +11,8 @@ import sqlalchemy as sa
 from alembic import op
 
 # revision identifiers, used by Alembic.
-revision = "0009"
-down_revision = "0008"
+revision = "0010"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 
