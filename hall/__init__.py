@@ -117,16 +117,21 @@ def _secret_key(app: Flask) -> None:
     """HALL_SECRET_KEY, else (demo, tests) one kept in the data folder, else a throw-away key.
 
     `hall serve` and the WSGI entry refuse to run without HALL_SECRET_KEY outside the demo;
-    other commands (user add, db upgrade) need no session and get a throw-away key.
+    other commands take the demo's key file when there is one (device pairing codes are
+    keyed with it), else a throw-away key.
     """
     if app.config.get("SECRET_KEY"):
         return
-    if not (app.config.get("HALL_DEMO") or app.config.get("TESTING") or app.debug):
-        app.config["SECRET_KEY"] = secrets.token_hex(32)
-        return
     folder = Path(app.instance_path)
-    folder.mkdir(parents=True, exist_ok=True)
     key_file = folder / "secret_key"
+    if not (app.config.get("HALL_DEMO") or app.config.get("TESTING") or app.debug):
+        # a command next to a running demo (hall device pair) signs with the demo's key
+        if key_file.is_file():
+            app.config["SECRET_KEY"] = key_file.read_text().strip()
+        else:
+            app.config["SECRET_KEY"] = secrets.token_hex(32)
+        return
+    folder.mkdir(parents=True, exist_ok=True)
     if not key_file.exists():
         key_file.write_text(secrets.token_hex(32))
         os.chmod(key_file, 0o600)

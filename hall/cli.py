@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import sys
 from contextlib import contextmanager
+from pathlib import Path
 
 import click
 import sqlalchemy as sa
@@ -455,6 +456,13 @@ def device_pair(kind, hall_code, name):
     from hall.extensions import db
 
     hall = _hall_or_fail(hall_code)
+    key_file = Path(current_app.instance_path) / "secret_key"
+    if not (os.environ.get("HALL_SECRET_KEY") or key_file.is_file()):
+        # the code is keyed with the secret key: a throw-away one would make it useless
+        raise click.ClickException(
+            "设置与服务器相同的 HALL_SECRET_KEY 后再生成配对码 / "
+            "set HALL_SECRET_KEY (the server's) to make a pairing code"
+        )
     try:
         with _from_cli("device.code"):
             pairing, code = devices.create_pairing(db.session, hall, kind, name, by=None)

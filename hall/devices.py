@@ -1,7 +1,7 @@
 """Kiosk and display devices: paired with a one-time code, known by a revocable key.
 
 An admin asks for a pairing code on /manage/<hall>/devices (or `hall device pair`): eight
-digits, valid HALL_PAIRING_CODE_MINUTES (10), only their hash stored. On the device, /pair
+digits, valid HALL_PAIRING_CODE_MINUTES (10), only their HMAC (under the secret key) stored. On the device, /pair
 takes the code once and turns it into the device's key: an ApiToken of that kind and hall,
 kept by the browser in the HttpOnly cookie `hall_device` (SameSite=Strict, Secure behind TLS,
 renewed on every page so it never runs out). The kiosk issues tickets and the screens watch
@@ -20,6 +20,8 @@ them (the demo), but a revoked or unknown key is still refused.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import secrets
 import unicodedata
 from dataclasses import dataclass
@@ -62,7 +64,10 @@ blueprint = Blueprint("devices", __name__)
 
 
 def _code_hash(code: str) -> str:
-    return hash_token("pair:" + code)
+    """An HMAC of the code under the secret key: eight digits are too few for a plain hash
+    (a reader of the database could try all 10^8 within the code's lifetime)."""
+    key = str(current_app.config["SECRET_KEY"]).encode()
+    return hmac.new(key, b"hall-pairing:" + code.encode(), hashlib.sha256).hexdigest()
 
 
 def normalize_code(text: str) -> str:

@@ -4,6 +4,7 @@ and its open pages are told at once."""
 
 from __future__ import annotations
 
+import hashlib
 import re
 import threading
 import time
@@ -160,6 +161,15 @@ def test_the_code_is_shown_once_and_only_its_hash_is_kept(hall_app):
     with hall_app.app_context():
         stored = db.session.scalar(sa.select(DevicePairing.code_hash))
     assert code not in stored and len(stored) == 64
+    # not a plain hash of the digits: without the secret key nobody can try all 10^8
+    plain = {hashlib.sha256(text.encode()).hexdigest() for text in (code, "pair:" + code)}
+    assert stored not in plain
+
+
+def test_the_pairing_page_speaks_english_once_when_asked(hall_app):
+    page = hall_app.test_client().get("/pair?lang=en").get_data(as_text=True)
+    assert "<h1>Pair this device</h1>" in page and "设备配对" not in page
+    assert page.count("Manage → Devices") == 1 and 'class="pair-en"' not in page
 
 
 def test_a_code_works_once(hall_app):
@@ -525,7 +535,7 @@ def test_wrong_codes_are_rate_limited_per_address(database_url):
         dispose(application)
 
 
-def test_the_command_line_pairs_lists_and_revokes(hall_app, monkeypatch):
+def test_the_command_line_pairs_lists_and_revokes(hall_app, monkeypatch, tmp_path):
     from click.testing import CliRunner
 
     from hall.cli import main
@@ -551,6 +561,10 @@ def test_the_command_line_pairs_lists_and_revokes(hall_app, monkeypatch):
     assert wrong.exit_code == 2 and "No device 999999" in wrong.stderr
     bad = hall("device", "pair", "--kind", "kiosk", "--hall", "nowhere")
     assert bad.exit_code == 2
+    # no HALL_SECRET_KEY and no key file of a demo: a code nobody could use is not made
+    monkeypatch.setenv("HALL_DATA_DIR", str(tmp_path))
+    keyless = hall("device", "pair", "--kind", "kiosk", "--hall", "demo")
+    assert keyless.exit_code == 1 and "HALL_SECRET_KEY" in keyless.output
     from hall.models import AuditEvent
 
     with hall_app.app_context():
