@@ -541,31 +541,27 @@ _TARGETED = (
     .order_by(_WQ.c.position, *_ORDER)
     .limit(CANDIDATES)
 )
-_IN_QUEUE = (
-    sa.select(_T.c.id)
-    .where(
-        _T.c.target_window_id.is_(None),
-        _T.c.queue_id == sa.bindparam("queue_id"),
-        _T.c.service_day == sa.bindparam("day"),
-        WAITING_ONLY,
-        _OF_HALL,
+
+
+def _queued(queue_condition) -> sa.Select:
+    """The first waiting tickets of the queues `queue_condition` names, in call order."""
+    return (
+        sa.select(_T.c.id)
+        .where(
+            _T.c.target_window_id.is_(None),
+            queue_condition,
+            _T.c.service_day == sa.bindparam("day"),
+            WAITING_ONLY,
+            _OF_HALL,
+        )
+        .order_by(*_ORDER)
+        .limit(sa.bindparam("n"))  # what the reads before left to find: never more rows locked
     )
-    .order_by(*_ORDER)
-    .limit(sa.bindparam("n"))  # what the reads before left to find: never more rows locked
-)
+
+
+_IN_QUEUE = _queued(_T.c.queue_id == sa.bindparam("queue_id"))
 # queues sharing a position in the window's order are taken together
-_IN_QUEUES = (
-    sa.select(_T.c.id)
-    .where(
-        _T.c.target_window_id.is_(None),
-        _T.c.queue_id.in_(sa.bindparam("queue_ids", expanding=True)),
-        _T.c.service_day == sa.bindparam("day"),
-        WAITING_ONLY,
-        _OF_HALL,
-    )
-    .order_by(*_ORDER)
-    .limit(sa.bindparam("n"))  # what the reads before left to find: never more rows locked
-)
+_IN_QUEUES = _queued(_T.c.queue_id.in_(sa.bindparam("queue_ids", expanding=True)))
 _WINDOW_QUEUES = (
     sa.select(_WQ.c.position, _WQ.c.queue_id)
     .where(_WQ.c.window_id == sa.bindparam("window_id"))
