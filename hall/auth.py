@@ -22,6 +22,7 @@ from hall.domain.tickets import Actor
 from hall.extensions import db, login_manager
 from hall.models import ApiToken, Hall, User
 from hall.models.base import utcnow
+from hall.security import client_ip
 
 TOKEN_PREFIX = "hall_"
 MIN_PASSWORD_LENGTH = 8
@@ -248,20 +249,31 @@ def create_token(
     name: str = "",
 ) -> str:
     """Create a bearer token for a user or a device; the plain token is returned once."""
+    return new_token(session, user=user, device_kind=device_kind, hall=hall, name=name)[1]
+
+
+def new_token(
+    session: Session,
+    *,
+    user: User | None = None,
+    device_kind: str | None = None,
+    hall: Hall | None = None,
+    name: str = "",
+) -> tuple[ApiToken, str]:
+    """`create_token`, also giving the stored row (flushed: its id is known)."""
     if device_kind is not None and device_kind not in ("kiosk", "display"):
         raise Invalid("bad_device", "设备类型只能是 kiosk 或 display", "Unknown device kind")
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    session.add(
-        ApiToken(
-            token_hash=hash_token(token),
-            user_id=user.id if user else None,
-            device_kind=device_kind,
-            hall_id=hall.id if hall else (user.hall_id if user else None),
-            name=name,
-        )
+    row = ApiToken(
+        token_hash=hash_token(token),
+        user_id=user.id if user else None,
+        device_kind=device_kind,
+        hall_id=hall.id if hall else (user.hall_id if user else None),
+        name=name,
     )
+    session.add(row)
     session.flush()
-    return token
+    return row, token
 
 
 @dataclass
@@ -275,8 +287,6 @@ class Principal:
     @property
     def actor(self) -> Actor:
         """The audit identity of this principal."""
-        from hall.security import client_ip
-
         return Actor(
             user_id=self.user.id if self.user else None,
             device_id=self.token.id if self.token else None,

@@ -24,7 +24,6 @@ import hashlib
 import hmac
 import secrets
 import unicodedata
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
@@ -44,12 +43,12 @@ from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from sqlalchemy.orm import Session
 
-from hall.auth import Unauthorized, create_token, hash_token
+from hall.auth import Unauthorized, hash_token, new_token
 from hall.domain.errors import DomainError, Forbidden, Invalid, NotFound
 from hall.extensions import db
 from hall.models import ApiToken, DevicePairing, Hall, User, Window, utcnow
 from hall.models.org import DEVICE_KINDS
-from hall.security import audit
+from hall.security import audit, client_ip
 
 COOKIE = "hall_device"
 COOKIE_DAYS = 400  # the longest a browser keeps a cookie; renewed on every page
@@ -189,16 +188,9 @@ def redeem(session: Session, typed: str, *, now: datetime | None = None) -> tupl
     if taken.rowcount != 1:
         raise Invalid("bad_pairing_code", *BAD_CODE)
     hall = session.get(Hall, pairing.hall_id)
-    value = create_token(session, device_kind=pairing.device_kind, hall=hall, name=pairing.name)
-    key = session.scalar(sa.select(ApiToken).where(ApiToken.token_hash == hash_token(value)))
-    from hall.security import client_ip
-
-    session.execute(
-        sa.update(DevicePairing)
-        .where(DevicePairing.id == pairing.id)
-        .values(token_id=key.id, ip=client_ip())
-        .execution_options(synchronize_session=False)
-    )
+    key, value = new_token(session, device_kind=pairing.device_kind, hall=hall, name=pairing.name)
+    pairing.token_id = key.id
+    pairing.ip = client_ip()
     audit(
         session,
         "device.pair",
@@ -288,12 +280,8 @@ def listing(session: Session, hall: Hall, now: datetime | None = None) -> dict:
 # ---------------------------------------------------------------- the device of a request
 
 
-@dataclass
 class NeedsPairing(Exception):
     """This page needs a paired device (HALL_REQUIRE_PAIRING) and the browser has none."""
-
-    kind: str
-    hall: Hall
 
 
 def current_device() -> ApiToken | None:
@@ -362,7 +350,7 @@ def admit(hall: Hall, kind: str) -> ApiToken | None:
     if pairing_required():
         if current_user.is_authenticated:
             raise Forbidden("other_hall", "无权操作其他大厅", "Not allowed for another hall")
-        raise NeedsPairing(kind, hall)
+        raise NeedsPairing
     return None
 
 
