@@ -14,10 +14,11 @@ from functools import wraps
 import sqlalchemy as sa
 from flask import current_app, g, request
 from flask_login import current_user
-from sqlalchemy.orm import Session, joinedload
+from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from hall.domain.errors import DomainError, Forbidden, Invalid
+from hall.domain.rawsql import SQL, raw
 from hall.domain.tickets import Actor
 from hall.extensions import db, login_manager
 from hall.models import ApiToken, Hall, User
@@ -276,19 +277,59 @@ def new_token(
     return row, token
 
 
-@dataclass
-class Principal:
-    """Who is making a request: a signed-in user, a token's user, or a device."""
+@dataclass(frozen=True)
+class TokenKey:
+    """The parts of a bearer token (a user's or a device's key) a request needs."""
 
-    user: User | None = None
-    token: ApiToken | None = None
-    via_session: bool = False
+    id: int
+    device_kind: str | None
+    hall_id: int | None
+
+
+class Principal:
+    """Who is making a request: a signed-in user, a token's user, or a device.
+
+    A bearer token's user is known by id, role and hall (all a request usually needs); the
+    User object itself is loaded only when asked for (`user`)."""
+
+    __slots__ = ("token", "via_session", "_user", "_user_id", "_user_role", "_user_hall_id")
+
+    def __init__(
+        self,
+        user: User | None = None,
+        token: TokenKey | None = None,
+        via_session: bool = False,
+        *,
+        user_id: int | None = None,
+        user_role: str | None = None,
+        user_hall_id: int | None = None,
+    ):
+        self.token = token
+        self.via_session = via_session
+        self._user = user
+        if user is not None:
+            user_id, user_role, user_hall_id = user.id, user.role, user.hall_id
+        self._user_id = user_id
+        self._user_role = user_role
+        self._user_hall_id = user_hall_id
+
+    @property
+    def user(self) -> User | None:
+        """The staff account acting (None for a device)."""
+        if self._user is None and self._user_id is not None:
+            self._user = db.session.get(User, self._user_id)
+        return self._user
+
+    @property
+    def user_id(self) -> int | None:
+        """The id of the staff account acting, without loading it."""
+        return self._user_id
 
     @property
     def actor(self) -> Actor:
         """The audit identity of this principal."""
         return Actor(
-            user_id=self.user.id if self.user else None,
+            user_id=self._user_id,
             device_id=self.token.id if self.token else None,
             hall_id=self.hall_id,
             ip=client_ip(),
@@ -297,8 +338,8 @@ class Principal:
     @property
     def role(self) -> str | None:
         """The user's role, or the device kind for device tokens."""
-        if self.user:
-            return self.user.role
+        if self._user_id is not None:
+            return self._user_role
         return self.token.device_kind if self.token else None
 
     @property
@@ -306,14 +347,35 @@ class Principal:
         """The hall this principal is bound to (None: every hall)."""
         if self.token and self.token.hall_id:
             return self.token.hall_id
-        return self.user.hall_id if self.user else None
+        return self._user_hall_id
 
 
-_TOKEN_BY_HASH = (
-    sa.select(ApiToken)
-    .options(joinedload(ApiToken.user))
-    .where(ApiToken.token_hash == sa.bindparam("token_hash"))
+# One statement, on the driver (hall.domain.rawsql): a token is looked up on every request
+# of the API and never cached, so that a revoked key stops at its next request.
+_TOKEN_BY_HASH = SQL(
+    """
+    SELECT t.id, t.device_kind, t.hall_id, t.revoked, t.user_id, u.role, u.hall_id, u.active
+    FROM api_tokens t LEFT JOIN users u ON u.id = t.user_id
+    WHERE t.token_hash = :token_hash
+    """
 )
+
+
+def token_principal(session: Session, value: str) -> Principal | None:
+    """The principal of a bearer token, or None when it is unknown, revoked, or its user
+    is disabled."""
+    row = raw(session).one(_TOKEN_BY_HASH, {"token_hash": hash_token(value)})
+    if row is None:
+        return None
+    token_id, kind, hall_id, revoked, user_id, role, user_hall_id, active = row
+    if revoked or (user_id is not None and not active):
+        return None
+    return Principal(
+        token=TokenKey(token_id, kind, hall_id),
+        user_id=user_id,
+        user_role=role,
+        user_hall_id=user_hall_id,
+    )
 
 
 def current_principal() -> Principal | None:
@@ -330,10 +392,9 @@ def current_principal() -> Principal | None:
                 "认证头格式应为 Bearer <token>",
                 "Use Authorization: Bearer <token>",
             )
-        row = db.session.scalar(_TOKEN_BY_HASH, {"token_hash": hash_token(value.strip())})
-        if row is None or row.revoked or (row.user is not None and not row.user.active):
+        principal = token_principal(db.session, value.strip())
+        if principal is None:
             raise Unauthorized("bad_token", "令牌无效或已吊销", "Invalid or revoked token")
-        principal = Principal(user=row.user, token=row)
     elif current_user.is_authenticated:
         principal = Principal(user=current_user._get_current_object(), via_session=True)
     g.principal = principal

@@ -79,8 +79,8 @@ def client_key() -> str:
         principal = None
     if principal is not None and principal.token is not None:
         return f"token:{principal.token.id}"
-    if principal is not None and principal.user is not None:
-        return f"user:{principal.user.id}"
+    if principal is not None and principal.user_id is not None:
+        return f"user:{principal.user_id}"
     from hall.devices import current_device
 
     try:

@@ -32,27 +32,28 @@ def _csrf_for_cookie_sessions():
 
 def _staff_for_hall(hall_code: str):
     principal = current_principal()
-    hall = tickets.get_hall(db.session, hall_code)
+    hall = tickets.hall_ref(db.session, hall_code)
     check_hall(principal, hall)
     return principal, hall
 
 
-def _check_on_duty(principal, window, *, managers_too: bool = False) -> None:
-    """Counter actions belong to the person on duty at the window (上岗): anyone else, a
-    manager included, is refused (403 not_on_duty) rather than acting in their name.
-    With `managers_too`, managers and admins may also act (pause or close a window, put a
-    no-show back in the queue)."""
-    user = principal.user
+def _check_on_duty(
+    principal, number: int, staff_id: int | None, *, managers_too: bool = False
+) -> None:
+    """Counter actions belong to the person on duty at the window (上岗) numbered `number`,
+    whose account is `staff_id`: anyone else, a manager included, is refused (403
+    not_on_duty) rather than acting in their name. With `managers_too`, managers and admins
+    may also act (pause or close a window, put a no-show back in the queue)."""
     if managers_too and principal.role in MANAGERS:
         return
-    if window.staff_id is None:  # nobody on duty: closed; the domain says so (409)
+    if staff_id is None:  # nobody on duty: closed; the domain says so (409)
         return
-    if user is not None and window.staff_id == user.id:
+    if principal.user_id is not None and staff_id == principal.user_id:
         return
     raise Forbidden(
         "not_on_duty",
-        f"您不在 {window.number} 号窗口上岗，不能操作该窗口或其号码",
-        f"You are not on duty at window {window.number}; you cannot act for it",
+        f"您不在 {number} 号窗口上岗，不能操作该窗口或其号码",
+        f"You are not on duty at window {number}; you cannot act for it",
     )
 
 
@@ -60,10 +61,12 @@ def _ticket_for(principal, ticket_id: int, *, managers_too: bool = False):
     """Load a ticket for a counter action: of the principal's hall (403 other_hall), and,
     when it is at a window, only for the person on duty there (403 not_on_duty)."""
     # locked now: the domain locks it anyway and then reuses this read
-    ticket = tickets.get_ticket(db.session, ticket_id, lock=True)
-    check_hall(principal, ticket.queue.hall)
-    if ticket.window is not None:
-        _check_on_duty(principal, ticket.window, managers_too=managers_too)
+    ticket = tickets.ticket_row(db.session, ticket_id, lock=True)
+    check_hall(principal, ticket.hall)
+    if ticket.window_id is not None:
+        _check_on_duty(
+            principal, ticket.window_number, ticket.window_staff_id, managers_too=managers_too
+        )
     return ticket
 
 
@@ -99,7 +102,7 @@ def issue_ticket():
     hall_code = text_field(data, "hall", required=True)
     queue, matter, priority = ticket_request(data)
     principal = current_principal()
-    ticket = tickets.issue(  # refuses another hall's principal (403 other_hall)
+    ticket = tickets.issue_row(  # refuses another hall's principal (403 other_hall)
         db.session,
         hall_code,
         queue_prefix=queue,
@@ -116,8 +119,8 @@ def issue_ticket():
 @require(*STAFF)
 def show_ticket(ticket_id: int):
     """One ticket with its position and estimate."""
-    ticket = tickets.get_ticket(db.session, ticket_id)
-    check_hall(current_principal(), ticket.queue.hall)
+    ticket = tickets.ticket_row(db.session, ticket_id)
+    check_hall(current_principal(), ticket.hall)
     return jsonify(ticket_view(ticket))
 
 
@@ -126,12 +129,13 @@ def show_ticket(ticket_id: int):
 def call_next(hall_code: str, number: int):
     """Call the next ticket at a window (叫号); {"ticket": null} when nobody waits."""
     principal, hall = _staff_for_hall(hall_code)
-    ticket = tickets.call_next(
+    ticket = tickets.call_next_row(
         db.session,
         hall.code,
         number,
         actor=principal.actor,
-        check=lambda window: _check_on_duty(principal, window),  # once the window is locked
+        # once the window is locked
+        check=lambda window: _check_on_duty(principal, window.number, window.staff_id),
     )
     view = {"ticket": ticket_view(ticket) if ticket else None}
     realtime.commit_and_publish(db.session)
@@ -146,8 +150,8 @@ def window_status(hall_code: str, number: int):
     status = text_field(body(), "status", required=True, max_len=10)
     window = tickets.get_window(db.session, hall, number)
     if status != "open":  # open: sign in (take the window over, as the counter page does)
-        _check_on_duty(principal, window, managers_too=True)
-    staff_id = principal.user.id if principal.user and status == "open" else None
+        _check_on_duty(principal, window.number, window.staff_id, managers_too=True)
+    staff_id = principal.user_id if status == "open" else None
     window = tickets.set_window_status(
         db.session, hall.code, number, status, staff_id=staff_id, actor=principal.actor
     )
@@ -158,10 +162,9 @@ def window_status(hall_code: str, number: int):
 
 
 ACTIONS = {
-    "recall": tickets.recall,
-    "no-show": tickets.no_show,
-    "start": tickets.start,
-    "finish": tickets.finish,
+    "recall": tickets.recall_row,
+    "no-show": tickets.no_show_row,
+    "start": tickets.start_row,
 }
 
 
@@ -189,7 +192,7 @@ def _finish(ticket_id: int, data: dict, window: int | None, principal):
     transaction: a refused outcome (400 naming its index) leaves the ticket unfinished."""
     outcomes = case_domain.outcomes_from_json(data.get("outcomes"))
     actor = principal.actor
-    ticket = tickets.finish(db.session, ticket_id, window_number=window, actor=actor)
+    ticket = tickets.finish_row(db.session, ticket_id, window_number=window, actor=actor)
     recorded = case_domain.record_outcomes(db.session, ticket, outcomes, actor=actor)
     views = CaseViews()
     view = {"ticket": ticket_view(ticket), "cases": [views(case) for case in recorded]}
@@ -208,7 +211,7 @@ def transfer(ticket_id: int):
     principal = current_principal()
     _ticket_for(principal, ticket_id)
     # the domain refuses a ticket of another hall (actor.hall_id)
-    ticket = tickets.transfer(
+    ticket = tickets.transfer_row(
         db.session,
         ticket_id,
         to_queue=to_queue,
@@ -228,7 +231,7 @@ def return_ticket(ticket_id: int):
     principal = current_principal()
     _ticket_for(principal, ticket_id, managers_too=True)
     # the domain refuses a ticket of another hall (actor.hall_id)
-    ticket = tickets.return_ticket(
+    ticket = tickets.return_row(
         db.session,
         ticket_id,
         after=current_app.config["HALL_NO_SHOW_RETURN_AFTER"],

@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from hall.domain.rawsql import SQL, raw
 from hall.models import Hall, Queue, Ticket, TicketEvent, Window, utcnow
 
 DIGITS = "零一二三四五六七八九"
@@ -37,22 +38,23 @@ def iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 
 
-def ticket_dict(ticket: Ticket) -> dict:
-    """The public face of a ticket (no personal data)."""
-    window = ticket.window if ticket.status in ("called", "serving") else None
+def ticket_dict(ticket) -> dict:
+    """The public face of a ticket (no personal data): a Ticket or a TicketRow (both have the
+    flat names of its queue, window and matter)."""
+    active = ticket.status in ("called", "serving")
     return {
         "id": ticket.id,
         "token": ticket.token,
         "number": ticket.label,
-        "queue": ticket.queue.prefix,
-        "queue_name": ticket.queue.name,
+        "queue": ticket.queue_prefix,
+        "queue_name": ticket.queue_name,
         "status": ticket.status,
         "priority": ticket.priority,
-        "window": window.number if window else None,
-        "window_name": window.name if window else None,
-        "target_window": ticket.target_window.number if ticket.target_window else None,
-        "matter": ticket.matter.code if ticket.matter else None,
-        "matter_name": ticket.matter.name if ticket.matter else None,
+        "window": ticket.window_number if active else None,
+        "window_name": ticket.window_name if active else None,
+        "target_window": ticket.target_window_number,
+        "matter": ticket.matter_code,
+        "matter_name": ticket.matter_name,
         "service_day": ticket.service_day.isoformat(),
         "issued_at": iso(ticket.issued_at),
         "called_at": iso(ticket.called_at),
@@ -106,31 +108,24 @@ def window_dict(window: Window, current: Ticket | None) -> dict:
     }
 
 
-_T = Ticket.__table__
-_Q = Queue.__table__
-_WAITING_COUNTS = (
-    sa.select(_Q.c.prefix, sa.func.count(_T.c.id))
-    .select_from(
-        _Q.outerjoin(
-            _T,
-            sa.and_(
-                _T.c.queue_id == _Q.c.id,
-                _T.c.hall_id == sa.bindparam("hall_id"),
-                _T.c.service_day == sa.bindparam("day"),
-                _T.c.status == "waiting",
-            ),
-        )
-    )
-    .where(_Q.c.hall_id == sa.bindparam("hall_id"))
-    .group_by(_Q.c.prefix)
-    .order_by(_Q.c.prefix)
+# on the driver (hall.domain.rawsql): every ticket event carries these counts
+_WAITING_COUNTS = SQL(
+    """
+    SELECT queues.prefix, count(tickets.id) FROM queues
+    LEFT JOIN tickets ON tickets.queue_id = queues.id AND tickets.hall_id = :hall_id
+        AND tickets.service_day = :day AND tickets.status = 'waiting'
+    WHERE queues.hall_id = :hall_id
+    GROUP BY queues.prefix ORDER BY queues.prefix
+    """
 )
 
 
-def waiting_counts(session: Session, hall: Hall, day: date | None = None) -> dict[str, int]:
+def waiting_counts(session: Session, hall, day: date | None = None) -> dict[str, int]:
     """Waiting tickets per queue prefix today (every queue listed, zero included)."""
-    params = {"hall_id": hall.id, "day": day or service_day(hall)}
-    return dict(session.execute(_WAITING_COUNTS, params).all())
+    session.flush()
+    r = raw(session)
+    params = {"hall_id": hall.id, "day": r.day(day or service_day(hall))}
+    return dict(r.all(_WAITING_COUNTS, params))
 
 
 def recent_calls(session: Session, hall: Hall, limit: int = RECENT_CALLS) -> list[dict]:

@@ -1,7 +1,9 @@
 """Ticket workflows (取号、叫号): issue, call next, recall, no-show, transfer, start, finish.
 
 Every function takes a Session, changes rows, records a TicketEvent and queues a realtime
-event on ``session.info["hall_events"]``; the caller commits, then publishes.
+event on ``session.info["hall_events"]``; the caller commits, then publishes. The workflows
+run their SQL on the driver (hall.domain.rawsql) and work on `TicketRow`s; each also has a
+form giving the ORM Ticket (`issue` beside `issue_row`…).
 """
 
 from __future__ import annotations
@@ -11,29 +13,19 @@ import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
+from typing import NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy import event
-from sqlalchemy.orm import Session, contains_eager, joinedload, make_transient_to_detached
+from sqlalchemy.orm import Session, joinedload
 from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.util import identity_key
 
 from hall.domain import board
 from hall.domain.errors import Conflict, Forbidden, Invalid, NotFound
-from hall.models import (
-    AuditEvent,
-    Hall,
-    Matter,
-    NumberCounter,
-    Queue,
-    Ticket,
-    TicketEvent,
-    UTCDateTime,
-    Window,
-    WindowQueue,
-    utcnow,
-)
-from hall.models.tickets import WAITING_ONLY
+from hall.domain.rawsql import SQL, Raw, raw, read_day, read_time
+from hall.models import AuditEvent, Hall, Matter, Queue, Ticket, Window, utcnow
 
 EVENTS_KEY = "hall_events"
 CANDIDATES = 8  # how many waiting tickets one call tries to claim before looking again
@@ -68,12 +60,6 @@ _QUEUE_BY_PREFIX = sa.select(Queue).where(
 )
 # a ticket is always shown with its queue (prefix, name): load both in one statement
 _WITH_QUEUE = [joinedload(Ticket.queue, innerjoin=True)]
-_QUEUE_WITH_HALL = (
-    sa.select(Queue)
-    .join(Queue.hall)
-    .options(contains_eager(Queue.hall))
-    .where(Hall.code == sa.bindparam("code"), Queue.prefix == sa.bindparam("prefix"))
-)
 _TICKET_BY_TOKEN = sa.select(Ticket).where(Ticket.token == sa.bindparam("token"))
 _MATTER_BY_CODE = sa.select(Matter).where(Matter.code == sa.bindparam("code"))
 
@@ -118,36 +104,15 @@ _TICKET_BY_ID = (
 )
 # lock the ticket row only, not the queue row joined to it
 _TICKET_LOCKED = _TICKET_BY_ID.with_for_update(of=Ticket)
-_LOCKED_KEY = "hall_locked_tickets"
 
 
 def get_ticket(session: Session, ticket_id: int, *, lock: bool = False) -> Ticket:
-    """The ticket with this id (fresh from the database, row-locked when asked), or NotFound.
-
-    A ticket locked earlier in the same transaction is returned as it is: nobody else can
-    have changed it since (the row lock; on SQLite the write lock of the transaction)."""
-    locked = session.info.get(_LOCKED_KEY)
-    if lock and locked and ticket_id in locked:
-        ticket = locked[ticket_id]
-        if ticket in session and not sa.inspect(ticket).expired_attributes:
-            return ticket
+    """The ticket with this id (fresh from the database, row-locked when asked), or NotFound."""
     statement = _TICKET_LOCKED if lock else _TICKET_BY_ID
     ticket = session.execute(statement, {"id": ticket_id}).scalar_one_or_none()
     if ticket is None:
         raise NotFound("ticket_not_found", "没有这张票", f"No ticket {ticket_id}")
-    if lock:
-        session.info.setdefault(_LOCKED_KEY, {})[ticket_id] = ticket
     return ticket
-
-
-def _forget_locks(session: Session, transaction) -> None:
-    """after_transaction_end: the row locks of a transaction end with it."""
-    if transaction.parent is None:
-        session.info.pop(_LOCKED_KEY, None)
-
-
-if not event.contains(Session, "after_transaction_end", _forget_locks):
-    event.listen(Session, "after_transaction_end", _forget_locks)
 
 
 def get_ticket_by_token(session: Session, token: str) -> Ticket:
@@ -177,60 +142,211 @@ def queue_for_matter(session: Session, hall: Hall, code: str) -> tuple[Queue, Ma
     return queue, matter
 
 
+# ---------------------------------------------------------------- rows
+
+# The workflows below read and write tickets with SQL run on the driver (hall.domain.rawsql):
+# they are the hot paths of the hall (every ticket issued, called and finished). They work
+# on TicketRow, a ticket with the names shown beside it; the functions that return ORM
+# Tickets (`issue`, `call_next`, `finish`…) load them afterwards for pages, the command line
+# and the tests.
+
+
+class HallRef(NamedTuple):
+    """What the workflows need of a hall."""
+
+    id: int
+    code: str
+    timezone: str
+
+
+class WindowRef(NamedTuple):
+    """What a call needs of a window (read as it locks the row)."""
+
+    id: int
+    number: int
+    name: str
+    status: str
+    staff_id: int | None
+
+
+@dataclass(slots=True)
+class TicketRow:
+    """A ticket's columns and the names shown with it (queue, window, matter), read or
+    written by the workflows without ORM objects. `board.ticket_dict` and the presenters
+    take it or a Ticket alike (the Ticket model has the same flat names)."""
+
+    id: int
+    token: str
+    hall_id: int
+    queue_id: int
+    issue_queue_id: int
+    service_day: date
+    number: int
+    label: str
+    matter_id: int | None
+    priority: bool
+    status: str
+    sort_at: datetime
+    window_id: int | None
+    target_window_id: int | None
+    staff_id: int | None
+    issued_at: datetime
+    called_at: datetime | None
+    last_called_at: datetime | None
+    started_at: datetime | None
+    finished_at: datetime | None
+    call_count: int
+    returned: bool
+    queue_prefix: str
+    queue_name: str
+    hall_code: str
+    hall_timezone: str
+    window_number: int | None = None
+    window_name: str | None = None
+    window_staff_id: int | None = None
+    target_window_number: int | None = None
+    matter_code: str | None = None
+    matter_name: str | None = None
+
+    @property
+    def hall(self) -> HallRef:
+        return HallRef(self.hall_id, self.hall_code, self.hall_timezone)
+
+
+_ROW_SELECT = """
+    SELECT tickets.id, tickets.token, tickets.hall_id, tickets.queue_id,
+        tickets.issue_queue_id, tickets.service_day, tickets.number, tickets.label,
+        tickets.matter_id, tickets.priority, tickets.status, tickets.sort_at,
+        tickets.window_id, tickets.target_window_id, tickets.staff_id, tickets.issued_at,
+        tickets.called_at, tickets.last_called_at, tickets.started_at, tickets.finished_at,
+        tickets.call_count, tickets.returned,
+        queues.prefix, queues.name, halls.code, halls.timezone,
+        w.number, w.name, w.staff_id, tw.number, matters.code, matters.name
+    FROM tickets
+    JOIN queues ON queues.id = tickets.queue_id
+    JOIN halls ON halls.id = tickets.hall_id
+    LEFT JOIN windows w ON w.id = tickets.window_id
+    LEFT JOIN windows tw ON tw.id = tickets.target_window_id
+    LEFT JOIN matters ON matters.id = tickets.matter_id
+    WHERE tickets.id = :id
+"""
+_ROW = SQL(_ROW_SELECT)
+# PostgreSQL: the ticket's row locked (SQLite: the transaction holds the write lock)
+_ROW_LOCKED = SQL(_ROW_SELECT + " FOR UPDATE OF tickets")
+_ROW_BY_TOKEN = SQL(_ROW_SELECT.replace("tickets.id = :id", "tickets.token = :token"))
+_ROWS_KEY = "hall_locked_rows"
+
+
+def _to_row(values: tuple) -> TicketRow:
+    row = TicketRow(*values)
+    row.service_day = read_day(row.service_day)
+    row.priority = bool(row.priority)
+    row.returned = bool(row.returned)
+    for name in _TIMES:
+        setattr(row, name, read_time(getattr(row, name)))
+    return row
+
+
+_TIMES = ("sort_at", "issued_at", "called_at", "last_called_at", "started_at", "finished_at")
+
+
+def _raw(session: Session) -> Raw:
+    """The driver's cursor of this transaction, after writing what the ORM holds pending
+    (the SQL below does not flush it)."""
+    session.flush()
+    return raw(session)
+
+
+def ticket_row(session: Session, ticket_id: int, *, lock: bool = False) -> TicketRow:
+    """The ticket with this id as a row (row-locked when asked), or NotFound.
+
+    A ticket locked earlier in the same transaction is returned as it is: nobody else can
+    have changed it since (the row lock; on SQLite the write lock of the transaction), and
+    the workflows keep the row up to date as they change it."""
+    locked = session.info.get(_ROWS_KEY)
+    if lock and locked and ticket_id in locked:
+        return locked[ticket_id]
+    r = _raw(session)
+    values = r.one(_ROW_LOCKED if lock and r.postgres else _ROW, {"id": ticket_id})
+    if values is None:
+        raise NotFound("ticket_not_found", "没有这张票", f"No ticket {ticket_id}")
+    row = _to_row(values)
+    if lock:
+        session.info.setdefault(_ROWS_KEY, {})[ticket_id] = row
+    return row
+
+
+def ticket_row_by_token(session: Session, token: str) -> TicketRow:
+    """The ticket behind a tracking token as a row, or NotFound."""
+    values = _raw(session).one(_ROW_BY_TOKEN, {"token": token})
+    if values is None:
+        raise NotFound("ticket_not_found", "没有这张票", "No such ticket")
+    return _to_row(values)
+
+
+def _forget_rows(session: Session, transaction) -> None:
+    """after_transaction_end: the row locks of a transaction end with it."""
+    if transaction.parent is None:
+        session.info.pop(_ROWS_KEY, None)
+
+
+if not event.contains(Session, "after_transaction_end", _forget_rows):
+    event.listen(Session, "after_transaction_end", _forget_rows)
+
+
+def _orm_ticket(session: Session, ticket_id: int) -> Ticket:
+    """The ORM Ticket of a row the workflows changed, read again (a copy the session held
+    before is refreshed, relationships included)."""
+    held = session.identity_map.get(identity_key(Ticket, ticket_id))
+    if held is not None:
+        session.expire(held)
+    return session.execute(_TICKET_BY_ID, {"id": ticket_id}).scalar_one()
+
+
+_HALL_REF = SQL("SELECT id, code, timezone FROM halls WHERE code = :code")
+
+
+def hall_ref(session: Session, code: str) -> HallRef:
+    """The hall with this code (id, code, time zone), or NotFound."""
+    values = _raw(session).one(_HALL_REF, {"code": code})
+    if values is None:
+        raise NotFound("hall_not_found", f"没有编码为 {code} 的大厅", f"No hall with code {code}")
+    return HallRef(*values)
+
+
 # ---------------------------------------------------------------- events
 
 
-# Hot-path statements, built once with bound parameters (Core tables: no ORM overhead).
-_T = Ticket.__table__
-_H = Hall.__table__
-_NEXT_SEQ = (
-    sa.update(_H)
-    .where(_H.c.id == sa.bindparam("p_hall"))
-    .values(seq=_H.c.seq + 1)
-    .returning(_H.c.seq)
-)
-_LOG = sa.insert(TicketEvent.__table__)
-_EARLIER = sa.or_(
-    _T.c.sort_at < sa.bindparam("sort_at"),
-    sa.and_(_T.c.sort_at == sa.bindparam("sort_at"), _T.c.id < sa.bindparam("id")),
-)
-# Counted in ix_tickets_call_order alone, never reading the rows: every column named here is
-# in that index (a ticket's queue or target window is of its hall: no hall_id needed).
-_AHEAD_BASE = sa.select(sa.func.count()).where(
-    WAITING_ONLY, _T.c.service_day == sa.bindparam("day"), _T.c.id != sa.bindparam("id")
-)
-_AHEAD_AT_WINDOW = _AHEAD_BASE.where(_T.c.target_window_id == sa.bindparam("target"), _EARLIER)
-_AHEAD_IN_QUEUE = _AHEAD_BASE.where(
-    _T.c.queue_id == sa.bindparam("queue_id"), _T.c.target_window_id.is_(None)
-)
-_AHEAD_PRIORITY = _AHEAD_IN_QUEUE.where(_T.c.priority.is_(True), _EARLIER)
-_AHEAD_ORDINARY = _AHEAD_IN_QUEUE.where(sa.or_(_T.c.priority.is_(True), _EARLIER))
-_WQ = WindowQueue.__table__
-_W = Window.__table__
-_OPEN_WINDOWS = (
-    sa.select(sa.func.count())
-    .select_from(_WQ.join(_W, _W.c.id == _WQ.c.window_id))
-    .where(_WQ.c.queue_id == sa.bindparam("queue_id"), _W.c.status == "open")
+_NEXT_SEQ = SQL("UPDATE halls SET seq = seq + 1 WHERE id = :hall_id RETURNING seq")
+_LOG = SQL(
+    """
+    INSERT INTO ticket_events (ticket_id, hall_id, action, window_id, user_id, device_id, at,
+        detail, ip)
+    VALUES (:ticket_id, :hall_id, :action, :window_id, :user_id, :device_id, :at, :detail, :ip)
+    """
 )
 
 
-def _next_seq(session: Session, hall: Hall) -> int:
+def _next_seq(session: Session, hall_id: int) -> int:
     """Allocate the hall's next event number (taken last, so the row lock is held briefly)."""
-    seq = session.execute(_NEXT_SEQ, {"p_hall": hall.id}).scalar_one()
-    set_committed_value(hall, "seq", seq)
+    seq = _raw(session).scalar(_NEXT_SEQ, {"hall_id": hall_id})
+    held = session.identity_map.get(identity_key(Hall, hall_id))
+    if held is not None:  # a Hall the session holds shows the seq just taken
+        set_committed_value(held, "seq", seq)
     return seq
 
 
-def _publish(session: Session, hall: Hall, name: str, payload: dict, rooms: list[str]) -> dict:
+def _publish(session: Session, hall, name: str, payload: dict, rooms: list[str]) -> dict:
     """Queue an event for publication after commit; it carries the hall's next seq."""
-    payload = {"seq": _next_seq(session, hall), "hall": hall.code, **payload}
+    payload = {"seq": _next_seq(session, hall.id), "hall": hall.code, **payload}
     session.info.setdefault(EVENTS_KEY, []).append({"name": name, "data": payload, "rooms": rooms})
     return payload
 
 
-def _log(session: Session, ticket: Ticket, action: str, actor: Actor, detail: str = "") -> None:
+def _log(session: Session, ticket: TicketRow, action: str, actor: Actor, detail: str = "") -> None:
     """Write the TicketEvent of a state change (who, what, when, where)."""
-    session.execute(
+    r = _raw(session)
+    r.execute(
         _LOG,
         {
             "ticket_id": ticket.id,
@@ -239,21 +355,16 @@ def _log(session: Session, ticket: Ticket, action: str, actor: Actor, detail: st
             "window_id": ticket.window_id,
             "user_id": actor.user_id,
             "device_id": actor.device_id,
-            "at": utcnow(),
+            "at": r.time(utcnow()),
             "detail": detail,
             "ip": actor.ip,
         },
     )
 
 
-def _ticket_event(
-    session: Session, hall: Hall, ticket: Ticket, name: str, *, moved: bool = False, **extra
-) -> dict:
-    """Queue a ticket event with the ticket and the waiting counts; `moved` when its queue or
-    window ids were just changed, so its relationships are read again."""
-    session.flush()
-    if moved:
-        session.expire(ticket, ["queue", "window", "target_window"])
+def _ticket_event(session: Session, ticket: TicketRow, name: str, **extra) -> dict:
+    """Queue a ticket event with the ticket and the waiting counts of its hall."""
+    hall = ticket.hall
     payload = {
         "ticket": board.ticket_dict(ticket),
         "waiting": board.waiting_counts(session, hall, ticket.service_day),
@@ -261,7 +372,7 @@ def _ticket_event(
     }
     rooms = [f"hall:{hall.code}", f"ticket:{ticket.token}"]
     if ticket.window_id:
-        rooms.append(f"window:{hall.code}:{ticket.window.number}")
+        rooms.append(f"window:{hall.code}:{ticket.window_number}")
     return _publish(session, hall, name, payload, rooms)
 
 
@@ -281,7 +392,7 @@ def publish_board(session: Session, hall: Hall) -> None:
     """Queue the hall's whole board, with its next seq, for publication after commit: after a
     change to windows or queues, screens, counters and phones apply it as on a resync."""
     session.flush()
-    _next_seq(session, hall)
+    _next_seq(session, hall.id)
     session.info.setdefault(EVENTS_KEY, []).append(
         {"name": "board", "data": board.snapshot(session, hall), "rooms": [f"hall:{hall.code}"]}
     )
@@ -295,49 +406,33 @@ def take_events(session: Session) -> list[dict]:
 # ---------------------------------------------------------------- issue
 
 
-_NC = NumberCounter.__table__
-_TAKE_NUMBER: dict[str, sa.Executable] = {}
+_QUEUE_AND_HALL = SQL(
+    """
+    SELECT queues.id, queues.prefix, queues.name, halls.id, halls.code, halls.timezone
+    FROM queues JOIN halls ON halls.id = queues.hall_id
+    WHERE halls.code = :code AND queues.prefix = :prefix
+    """
+)
+# One atomic statement starts a queue's day at 1 or takes the next number.
+_TAKE_NUMBER = SQL(
+    """
+    INSERT INTO number_counters (queue_id, service_day, last) VALUES (:queue_id, :day, 1)
+    ON CONFLICT (queue_id, service_day) DO UPDATE SET last = number_counters.last + 1
+    RETURNING last
+    """
+)
+_NEW_TICKET = SQL(
+    """
+    INSERT INTO tickets (token, hall_id, queue_id, issue_queue_id, service_day, number, label,
+        matter_id, priority, status, sort_at, issued_at, call_count, returned)
+    VALUES (:token, :hall_id, :queue_id, :queue_id, :day, :number, :label, :matter_id,
+        :priority, 'waiting', :now, :now, 0, :returned)
+    RETURNING id
+    """
+)
 
 
-def _take_number_statement(dialect: str) -> sa.Executable:
-    """INSERT … ON CONFLICT DO UPDATE SET last = last + 1 RETURNING last: one atomic
-    statement that starts a queue's day at 1 or takes the next number."""
-    if dialect not in _TAKE_NUMBER:
-        if dialect == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert
-        else:
-            from sqlalchemy.dialects.sqlite import insert
-        stmt = insert(_NC).values(
-            queue_id=sa.bindparam("queue_id"), service_day=sa.bindparam("day"), last=1
-        )
-        _TAKE_NUMBER[dialect] = stmt.on_conflict_do_update(
-            index_elements=[_NC.c.queue_id, _NC.c.service_day],
-            set_={"last": _NC.c.last + 1},
-        ).returning(_NC.c.last)
-    return _TAKE_NUMBER[dialect]
-
-
-def _next_number(session: Session, queue: Queue, day) -> int:
-    """Atomically take the next number of a queue for a service day."""
-    stmt = _take_number_statement(session.get_bind().dialect.name)
-    return session.execute(stmt, {"queue_id": queue.id, "day": day}).scalar_one()
-
-
-_NEW_TICKET = sa.insert(_T).returning(_T.c.id)
-_NEW_TICKET_BLANKS = {
-    "window_id": None,
-    "target_window_id": None,
-    "staff_id": None,
-    "called_at": None,
-    "last_called_at": None,
-    "started_at": None,
-    "finished_at": None,
-    "call_count": 0,
-    "returned": False,
-}
-
-
-def issue(
+def issue_row(
     session: Session,
     hall_code: str,
     *,
@@ -346,79 +441,119 @@ def issue(
     priority: bool = False,
     actor: Actor = NOBODY,
     now: datetime | None = None,
-) -> Ticket:
+) -> TicketRow:
     """Issue a ticket (取号) for a queue or a matter; priority marks 绿色通道."""
-    matter = None
     if not (matter_code or queue_prefix):
         raise Invalid("queue_required", "请指定业务队列或事项", "Give a queue or a matter")
-    queue = None
+    r = _raw(session)
+    matter = found = None
     if queue_prefix and not matter_code:
         # the queue and its hall in one statement (the hot path of the kiosk and the API)
-        params = {"code": hall_code, "prefix": queue_prefix.upper()}
-        queue = session.scalar(_QUEUE_WITH_HALL, params)
-    if queue is not None:
-        hall = queue.hall
-        session.info.setdefault("hall_ids", {})[hall.code] = hall.id
+        found = r.one(_QUEUE_AND_HALL, {"code": hall_code, "prefix": queue_prefix.upper()})
+    if found is not None:
+        queue_id, prefix, queue_name = found[:3]
+        hall = HallRef(*found[3:])
         _check_actor_hall(actor, hall)
     else:
-        hall = get_hall(session, hall_code)
-        _check_actor_hall(actor, hall)  # before telling what the hall has or has not
+        hall_obj = get_hall(session, hall_code)
+        _check_actor_hall(actor, hall_obj)  # before telling what the hall has or has not
         if matter_code:
-            queue, matter = queue_for_matter(session, hall, matter_code)
+            queue, matter = queue_for_matter(session, hall_obj, matter_code)
         else:
-            queue = get_queue(session, hall, queue_prefix)  # NotFound
+            queue = get_queue(session, hall_obj, queue_prefix)  # NotFound
+        queue_id, prefix, queue_name = queue.id, queue.prefix, queue.name
+        hall = HallRef(hall_obj.id, hall_obj.code, hall_obj.timezone)
     now = now or utcnow()
     day = board.service_day(hall, now)
-    number = _next_number(session, queue, day)
-    values = {
-        "token": secrets.token_urlsafe(TOKEN_BYTES),
+    number = r.scalar(_TAKE_NUMBER, {"queue_id": queue_id, "day": r.day(day)})
+    token = secrets.token_urlsafe(TOKEN_BYTES)
+    label = f"{prefix}{number:03d}"
+    params = {
+        "token": token,
         "hall_id": hall.id,
-        "queue_id": queue.id,
-        "issue_queue_id": queue.id,
-        "service_day": day,
+        "queue_id": queue_id,
+        "day": r.day(day),
         "number": number,
-        "label": f"{queue.prefix}{number:03d}",
+        "label": label,
         "matter_id": matter.id if matter else None,
         "priority": bool(priority),
-        "status": "waiting",
-        "sort_at": now,
-        "issued_at": now,
-        **_NEW_TICKET_BLANKS,
+        "now": r.time(now),
+        "returned": False,
     }
-    # A Core INSERT, then the row joins the session as a loaded object: no unit-of-work flush
-    # and no SELECT to read it back.
-    ticket = Ticket(id=session.execute(_NEW_TICKET, values).scalar_one(), **values)
-    make_transient_to_detached(ticket)
-    session.add(ticket)
-    set_committed_value(ticket, "queue", queue)
-    set_committed_value(ticket, "matter", matter)
+    ticket = TicketRow(
+        id=r.scalar(_NEW_TICKET, params),
+        token=token,
+        hall_id=hall.id,
+        queue_id=queue_id,
+        issue_queue_id=queue_id,
+        service_day=day,
+        number=number,
+        label=label,
+        matter_id=matter.id if matter else None,
+        priority=bool(priority),
+        status="waiting",
+        sort_at=now,
+        window_id=None,
+        target_window_id=None,
+        staff_id=None,
+        issued_at=now,
+        called_at=None,
+        last_called_at=None,
+        started_at=None,
+        finished_at=None,
+        call_count=0,
+        returned=False,
+        queue_prefix=prefix,
+        queue_name=queue_name,
+        hall_code=hall.code,
+        hall_timezone=hall.timezone,
+        matter_code=matter.code if matter else None,
+        matter_name=matter.name if matter else None,
+    )
     _log(session, ticket, "issued", actor, "priority" if priority else "")
-    _ticket_event(session, hall, ticket, "ticket.issued")
+    _ticket_event(session, ticket, "ticket.issued")
     return ticket
+
+
+def issue(session: Session, hall_code: str, **options) -> Ticket:
+    """`issue_row`, giving the ORM Ticket (pages, the command line, tests)."""
+    return _orm_ticket(session, issue_row(session, hall_code, **options).id)
 
 
 # ---------------------------------------------------------------- position and wait
 
+# Counted in ix_tickets_call_order alone, never reading the rows: every column named here is
+# in that index (a ticket's queue or target window is of its hall: no hall_id needed).
+_AHEAD = """
+    SELECT count(*) FROM tickets
+    WHERE tickets.status = 'waiting' AND tickets.service_day = :day AND tickets.id != :id
+"""
+_EARLIER = "(tickets.sort_at < :sort_at OR (tickets.sort_at = :sort_at AND tickets.id < :id))"
+_IN_ITS_QUEUE = " AND tickets.queue_id = :queue_id AND tickets.target_window_id IS NULL"
+_AHEAD_AT_WINDOW = SQL(_AHEAD + " AND tickets.target_window_id = :target AND " + _EARLIER)
+_OPEN_WINDOWS = """
+    SELECT count(*) FROM window_queues JOIN windows ON windows.id = window_queues.window_id
+    WHERE window_queues.queue_id = :queue_id AND windows.status = 'open'
+"""
+# those ahead and the open windows of the queue, in one statement
+_POSITION_ORDINARY = SQL(
+    f"SELECT ({_AHEAD}{_IN_ITS_QUEUE} AND (tickets.priority OR {_EARLIER})), ({_OPEN_WINDOWS})"
+)
+_POSITION_PRIORITY = SQL(
+    f"SELECT ({_AHEAD}{_IN_ITS_QUEUE} AND tickets.priority AND {_EARLIER}), ({_OPEN_WINDOWS})"
+)
 
-def waiting_ahead(session: Session, ticket: Ticket) -> int:
-    """How many waiting tickets will be called before this one."""
-    if ticket.status != "waiting":
-        return 0
-    params = {"day": ticket.service_day, "id": ticket.id, "sort_at": ticket.sort_at}
-    if ticket.target_window_id:
-        stmt = _AHEAD_AT_WINDOW
-        params["target"] = ticket.target_window_id
-    else:
-        stmt = _AHEAD_PRIORITY if ticket.priority else _AHEAD_ORDINARY
-        params["queue_id"] = ticket.queue_id
-    return session.execute(stmt, params).scalar_one()
+
+def waiting_ahead(session: Session, ticket) -> int:
+    """How many waiting tickets will be called before this one (a Ticket or a TicketRow)."""
+    return position(session, ticket)[0] if ticket.status == "waiting" else 0
 
 
 _SERVICE_CACHE: dict[int, tuple[float, float]] = {}
 SERVICE_CACHE_SECONDS = 30.0
 
 
-def average_service_minutes(session: Session, hall: Hall, default: float) -> float:
+def average_service_minutes(session: Session, hall, default: float) -> float:
     """Mean service time of the hall's latest finished tickets today (default when none);
     kept for 30 s per process, since it only feeds an estimate."""
     cached = _SERVICE_CACHE.get(hall.id)
@@ -441,31 +576,24 @@ def average_service_minutes(session: Session, hall: Hall, default: float) -> flo
     return value
 
 
-# those ahead and the open windows of the queue, in one statement
-_POSITION_ORDINARY = sa.select(_AHEAD_ORDINARY.scalar_subquery(), _OPEN_WINDOWS.scalar_subquery())
-_POSITION_PRIORITY = sa.select(_AHEAD_PRIORITY.scalar_subquery(), _OPEN_WINDOWS.scalar_subquery())
-
-
-def position(session: Session, ticket: Ticket, default: float = 5.0) -> tuple[int, int]:
-    """(how many are ahead, estimated minutes until the call) of a ticket, as phones show it:
-    those ahead × mean service time ÷ open windows of its queue (one window when it was sent
-    to a window)."""
+def position(session: Session, ticket, default: float = 5.0) -> tuple[int, int]:
+    """(how many are ahead, estimated minutes until the call) of a ticket (a Ticket or a
+    TicketRow), as phones show it: those ahead × mean service time ÷ open windows of its
+    queue (one window when it was sent to a window)."""
     if ticket.status != "waiting":
         return 0, 0
+    r = _raw(session)
+    params = {"day": r.day(ticket.service_day), "id": ticket.id, "sort_at": r.time(ticket.sort_at)}
     if ticket.target_window_id:
-        ahead, open_windows = waiting_ahead(session, ticket), 1
+        params["target"] = ticket.target_window_id
+        ahead, open_windows = r.scalar(_AHEAD_AT_WINDOW, params), 1
     else:
+        params["queue_id"] = ticket.queue_id
         stmt = _POSITION_PRIORITY if ticket.priority else _POSITION_ORDINARY
-        params = {
-            "day": ticket.service_day,
-            "id": ticket.id,
-            "sort_at": ticket.sort_at,
-            "queue_id": ticket.queue_id,
-        }
-        ahead, open_windows = session.execute(stmt, params).one()
+        ahead, open_windows = r.one(stmt, params)
     if ahead == 0:
         return 0, 0
-    hall = session.get(Hall, ticket.hall_id)
+    hall = ticket.hall if isinstance(ticket, TicketRow) else session.get(Hall, ticket.hall_id)
     minutes = ahead * average_service_minutes(session, hall, default) / (open_windows or 1)
     return ahead, math.ceil(minutes)
 
@@ -473,34 +601,31 @@ def position(session: Session, ticket: Ticket, default: float = 5.0) -> tuple[in
 # ---------------------------------------------------------------- calling
 
 
-_LOCK_WINDOW = (
-    sa.update(_W)
-    .where(_W.c.hall_id == sa.bindparam("p_hall"), _W.c.number == sa.bindparam("p_number"))
-    .values(version=_W.c.version + 1)
-    .returning(_W.c.id)
-)
-
-
 _WINDOW_BY_ID = (
     sa.select(Window)
     .where(Window.id == sa.bindparam("id"))
     .execution_options(populate_existing=True)
 )
+# Take the window's row lock (so calls at one window serialise) and read it.
+_LOCK_WINDOW = SQL(
+    """
+    UPDATE windows SET version = version + 1 WHERE hall_id = :hall_id AND number = :number
+    RETURNING id, number, name, status, staff_id
+    """
+)
 
 
-def _lock_window(session: Session, hall: Hall, number: int) -> Window:
-    """Take the window's row lock so calls at one window serialise, and return it."""
-    window_id = session.execute(
-        _LOCK_WINDOW, {"p_hall": hall.id, "p_number": number}
-    ).scalar_one_or_none()
-    if window_id is None:
+def _lock_window(session: Session, hall, number: int) -> WindowRef:
+    """Take the window's row lock so calls at one window serialise, and read it."""
+    values = _raw(session).one(_LOCK_WINDOW, {"hall_id": hall.id, "number": number})
+    if values is None:
         raise NotFound(
             "window_not_found", f"没有 {number} 号窗口", f"No window number {number} in this hall"
         )
-    return session.execute(_WINDOW_BY_ID, {"id": window_id}).scalar_one()
+    return WindowRef(*values)
 
 
-def _require_open(window: Window) -> None:
+def _require_open(window) -> None:
     if window.status == "paused":
         raise Conflict(
             "window_paused",
@@ -518,123 +643,107 @@ def _require_open(window: Window) -> None:
 # The candidates of a call, in the order of ix_tickets_call_order (each read is the head of
 # that index, never a sort of the day's queue): first the tickets transferred to the window
 # (by the window's order of their queues, then as below), then the window's queues in its
-# order, each by priority (绿色通道) first, arrival, id.
-_MINE = _T.c.target_window_id == sa.bindparam("window_id")
-_ORDER = (_T.c.priority.desc(), _T.c.sort_at, _T.c.id)
-# the hall checked on each row read, written so that SQLite does not prefer ix_tickets_waiting
-# (hall, day, status, queue: every waiting ticket of the day, then a sort) over the index
-_OF_HALL = (_T.c.hall_id + 0) == sa.bindparam("hall_id")
-_TARGETED = (
-    sa.select(_T.c.id)
-    .select_from(
-        _T.outerjoin(
-            _WQ,
-            sa.and_(_WQ.c.queue_id == _T.c.queue_id, _WQ.c.window_id == sa.bindparam("window_id")),
-        )
-    )
-    .where(
-        _MINE,
-        WAITING_ONLY,
-        _T.c.service_day == sa.bindparam("day"),
-        _OF_HALL,
-    )
-    .order_by(_WQ.c.position, *_ORDER)
-    .limit(CANDIDATES)
-)
+# order, each by priority (绿色通道) first, arrival, id. The hall is checked on each row read,
+# written `hall_id + 0` so that SQLite does not prefer ix_tickets_waiting (hall, day, status,
+# queue: every waiting ticket of the day, then a sort) over the index. PostgreSQL skips rows
+# another window is claiming right now instead of queueing behind them.
+_ORDER = "tickets.priority DESC, tickets.sort_at, tickets.id"
+_TARGETED = f"""
+    SELECT tickets.id FROM tickets
+    LEFT JOIN window_queues ON window_queues.queue_id = tickets.queue_id
+        AND window_queues.window_id = :window_id
+    WHERE tickets.target_window_id = :window_id AND tickets.status = 'waiting'
+        AND tickets.service_day = :day AND tickets.hall_id + 0 = :hall_id
+    ORDER BY window_queues.position, {_ORDER} LIMIT :n
+"""
 
 
-def _queued(queue_condition) -> sa.Select:
+def _queued(queue_condition: str) -> str:
     """The first waiting tickets of the queues `queue_condition` names, in call order."""
-    return (
-        sa.select(_T.c.id)
-        .where(
-            _T.c.target_window_id.is_(None),
-            queue_condition,
-            _T.c.service_day == sa.bindparam("day"),
-            WAITING_ONLY,
-            _OF_HALL,
-        )
-        .order_by(*_ORDER)
-        .limit(sa.bindparam("n"))  # what the reads before left to find: never more rows locked
-    )
+    return f"""
+        SELECT tickets.id FROM tickets
+        WHERE tickets.target_window_id IS NULL AND {queue_condition}
+            AND tickets.service_day = :day AND tickets.status = 'waiting'
+            AND tickets.hall_id + 0 = :hall_id
+        ORDER BY {_ORDER} LIMIT :n
+    """
 
 
-_IN_QUEUE = _queued(_T.c.queue_id == sa.bindparam("queue_id"))
-# queues sharing a position in the window's order are taken together
-_IN_QUEUES = _queued(_T.c.queue_id.in_(sa.bindparam("queue_ids", expanding=True)))
-_WINDOW_QUEUES = (
-    sa.select(_WQ.c.position, _WQ.c.queue_id)
-    .where(_WQ.c.window_id == sa.bindparam("window_id"))
-    .order_by(_WQ.c.position, _WQ.c.queue_id)
+def _both(text: str) -> tuple[SQL, SQL]:
+    """A candidate read as (SQLite, PostgreSQL) statements."""
+    return SQL(text), SQL(text + " FOR UPDATE OF tickets SKIP LOCKED")
+
+
+_TARGETED_SQL = _both(_TARGETED)
+_IN_QUEUE = _both(_queued("tickets.queue_id = :queue_id"))
+_WINDOW_QUEUES = SQL(
+    """
+    SELECT position, queue_id FROM window_queues WHERE window_id = :window_id
+    ORDER BY position, queue_id
+    """
 )
-# PostgreSQL: skip rows another window is claiming right now instead of queueing behind it.
-_PG = {
-    stmt: stmt.with_for_update(of=_T, skip_locked=True)
-    for stmt in (_TARGETED, _IN_QUEUE, _IN_QUEUES)
-}
-_BUSY = sa.select(_T.c.label).where(_T.c.window_id == sa.bindparam("window_id"), board.ACTIVE)
-_NOW = sa.bindparam("p_now", type_=UTCDateTime())
+_BUSY = SQL(
+    """
+    SELECT tickets.label FROM tickets
+    WHERE tickets.window_id = :window_id AND tickets.status in ('called','serving')
+    """
+)
 # Claim a ticket only if it is still waiting: the guard against two windows calling it.
-_CLAIM = (
-    sa.update(_T)
-    .where(_T.c.id == sa.bindparam("p_id"), _T.c.status == "waiting")
-    .values(
-        status="called",
-        window_id=sa.bindparam("p_window"),
-        target_window_id=None,
-        staff_id=sa.bindparam("p_staff"),
-        called_at=sa.func.coalesce(_T.c.called_at, _NOW),
-        last_called_at=_NOW,
-        call_count=_T.c.call_count + 1,
-    )
+_CLAIM = SQL(
+    """
+    UPDATE tickets SET status = 'called', window_id = :window_id, target_window_id = NULL,
+        staff_id = :staff_id, called_at = coalesce(called_at, :now), last_called_at = :now,
+        call_count = call_count + 1
+    WHERE id = :id AND status = 'waiting'
+    """
 )
 
 
-def _candidates(session: Session, hall: Hall, window: Window, day) -> list[int]:
+def _candidates(r: Raw, hall, window: WindowRef, day) -> list[int]:
     """Up to CANDIDATES waiting tickets this window may call, best first: transferred to
     it, then by its queue order, priority (绿色通道) before ordinary, first come first
     served. Reads the queues one after the other until it has enough."""
-    postgres = session.get_bind().dialect.name == "postgresql"
 
-    def read(stmt, **params) -> list[int]:
-        stmt = _PG[stmt] if postgres else stmt
-        params.update(hall_id=hall.id, day=day)
-        return list(session.execute(stmt, params).scalars())
+    def read(statements: tuple[SQL, SQL], **params) -> list[int]:
+        params.update(hall_id=hall.id, day=r.day(day))
+        return [row[0] for row in r.all(statements[r.postgres], params)]
 
-    ids = read(_TARGETED, window_id=window.id)
+    ids = read(_TARGETED_SQL, window_id=window.id, n=CANDIDATES)
     if len(ids) >= CANDIDATES:
         return ids
     groups: dict[int, list[int]] = {}
-    for position, queue_id in session.execute(_WINDOW_QUEUES, {"window_id": window.id}):
-        groups.setdefault(position, []).append(queue_id)
+    for position_, queue_id in r.all(_WINDOW_QUEUES, {"window_id": window.id}):
+        groups.setdefault(position_, []).append(queue_id)
     for queue_ids in groups.values():
         n = CANDIDATES - len(ids)
         if len(queue_ids) == 1:
             ids += read(_IN_QUEUE, queue_id=queue_ids[0], n=n)
-        else:
-            ids += read(_IN_QUEUES, queue_ids=queue_ids, n=n)
+        else:  # queues sharing a position in the window's order are taken together
+            listed = ", ".join(str(int(queue_id)) for queue_id in queue_ids)
+            ids += read(_both(_queued(f"tickets.queue_id IN ({listed})")), n=n)
         if len(ids) >= CANDIDATES:
             break
     return ids
 
 
-def call_next(
+def call_next_row(
     session: Session,
     hall_code: str,
     window_number: int,
     *,
     actor: Actor = NOBODY,
     now: datetime | None = None,
-    check: Callable[[Window], None] | None = None,
-) -> Ticket | None:
+    check: Callable[[WindowRef], None] | None = None,
+) -> TicketRow | None:
     """Call the next ticket (叫号) at a window; None when nobody waits for it. `check` is
     called with the window as soon as it is locked, before anything else (it may raise)."""
-    hall = get_hall(session, hall_code)
+    hall = hall_ref(session, hall_code)
+    r = _raw(session)
     window = _lock_window(session, hall, window_number)
     if check is not None:
         check(window)
     _require_open(window)
-    busy = session.execute(_BUSY, {"window_id": window.id}).scalar()
+    busy = r.scalar(_BUSY, {"window_id": window.id})
     if busy is not None:
         raise Conflict(
             "window_busy",
@@ -645,42 +754,45 @@ def call_next(
     now = now or utcnow()
     day = board.service_day(hall, now)
     while True:
-        ids = _candidates(session, hall, window, day)
+        ids = _candidates(r, hall, window, day)
         if not ids:
             return None
         for ticket_id in ids:
             params = {
-                "p_id": ticket_id,
-                "p_window": window.id,
-                "p_staff": actor.user_id,
-                "p_now": now,
+                "id": ticket_id,
+                "window_id": window.id,
+                "staff_id": actor.user_id,
+                "now": r.time(now),
             }
-            claimed = session.execute(_CLAIM, params).rowcount
-            if claimed == 1:
-                # read back as claimed (with its window): nothing of it needs expiring below
-                ticket = session.execute(_TICKET_BY_ID, {"id": ticket_id}).scalar_one()
+            if r.rowcount(_CLAIM, params) == 1:
+                ticket = _to_row(r.one(_ROW, {"id": ticket_id}))  # as claimed, with its window
+                session.info.setdefault(_ROWS_KEY, {})[ticket_id] = ticket  # locked: claimed
                 _log(session, ticket, "called", actor)
-                _announce(session, hall, ticket, recall=False)
+                _announce(session, ticket, recall=False)
                 return ticket
 
 
-def _announce(session: Session, hall: Hall, ticket: Ticket, *, recall: bool) -> dict:
-    window = ticket.window
+def call_next(session: Session, hall_code: str, window_number: int, **options) -> Ticket | None:
+    """`call_next_row`, giving the ORM Ticket (pages, the command line, tests)."""
+    row = call_next_row(session, hall_code, window_number, **options)
+    return _orm_ticket(session, row.id) if row else None
+
+
+def _announce(session: Session, ticket: TicketRow, *, recall: bool) -> dict:
     return _ticket_event(
         session,
-        hall,
         ticket,
         "ticket.called",
         number=ticket.label,
-        window=window.number,
-        window_name=window.name,
-        speech=board.speech_text(ticket.label, window.number),
-        utterance=board.utterance(ticket.label, window.number),
+        window=ticket.window_number,
+        window_name=ticket.window_name,
+        speech=board.speech_text(ticket.label, ticket.window_number),
+        utterance=board.utterance(ticket.label, ticket.window_number),
         recall=recall,
     )
 
 
-def _check_actor_hall(actor: Actor, hall: Hall) -> None:
+def _check_actor_hall(actor: Actor, hall) -> None:
     """Refuse an actor bound to another hall (403 other_hall)."""
     if actor.hall_id is not None and actor.hall_id != hall.id:
         raise Forbidden("other_hall", "无权操作其他大厅", "Not allowed for another hall")
@@ -693,11 +805,10 @@ def _acting_on(
     action: str,
     window_number,
     actor: Actor,
-) -> tuple[Hall, Ticket]:
+) -> TicketRow:
     """Load a ticket for an action, refusing it when the hall, state or window is wrong."""
-    ticket = get_ticket(session, ticket_id, lock=True)
-    hall = session.get(Hall, ticket.hall_id)
-    _check_actor_hall(actor, hall)
+    ticket = ticket_row(session, ticket_id, lock=True)
+    _check_actor_hall(actor, ticket.hall)
     if ticket.status not in allowed:
         raise Conflict(
             "wrong_state",
@@ -707,27 +818,56 @@ def _acting_on(
         )
     acting_elsewhere = (
         window_number is not None
-        and ticket.window is not None
-        and ticket.window.number != int(window_number)
+        and ticket.window_id is not None
+        and ticket.window_number != int(window_number)
     )
     if acting_elsewhere:
         raise Conflict(
             "other_window",
-            f"{ticket.label} 属于 {ticket.window.number} 号窗口，不是 {window_number} 号窗口",
-            f"{ticket.label} belongs to window {ticket.window.number}, not {window_number}",
+            f"{ticket.label} 属于 {ticket.window_number} 号窗口，不是 {window_number} 号窗口",
+            f"{ticket.label} belongs to window {ticket.window_number}, not {window_number}",
         )
-    return hall, ticket
+    return ticket
 
 
-_UPDATE_TICKET = sa.update(_T).where(_T.c.id == sa.bindparam("p_id"))
+_UPDATABLE = frozenset(
+    (
+        "status",
+        "queue_id",
+        "window_id",
+        "target_window_id",
+        "sort_at",
+        "started_at",
+        "finished_at",
+        "last_called_at",
+        "call_count",
+        "returned",
+    )
+)
+_UPDATES: dict[tuple[str, ...], SQL] = {}
 
 
-def _update(session: Session, ticket: Ticket, **values) -> None:
-    """Set columns of a loaded (and locked) ticket with one UPDATE, and on the object as
-    written: no unit-of-work flush for a change of a row or two."""
-    session.execute(_UPDATE_TICKET, {"p_id": ticket.id, **values})
+def _update(session: Session, ticket: TicketRow, **values) -> None:
+    """Set columns of a loaded (and locked) ticket with one UPDATE, and on the row as
+    written (`_moved` reads the names of a new queue or window)."""
+    names = tuple(sorted(values))
+    sql = _UPDATES.get(names)
+    if sql is None:
+        assert _UPDATABLE.issuperset(names), names
+        assignments = ", ".join(f"{name} = :{name}" for name in names)
+        sql = _UPDATES[names] = SQL(f"UPDATE tickets SET {assignments} WHERE id = :ticket_id")
+    r = _raw(session)
+    params = {name: r.time(value) if name in _TIMES else value for name, value in values.items()}
+    r.execute(sql, {"ticket_id": ticket.id, **params})
     for name, value in values.items():
-        set_committed_value(ticket, name, value)
+        setattr(ticket, name, value)
+
+
+def _moved(session: Session, ticket: TicketRow) -> TicketRow:
+    """The row read again after its queue or window changed (the names shown with it)."""
+    fresh = _to_row(_raw(session).one(_ROW, {"id": ticket.id}))
+    session.info.setdefault(_ROWS_KEY, {})[ticket.id] = fresh
+    return fresh
 
 
 STATUS_ZH = {
@@ -748,84 +888,85 @@ ACTION_ZH = {
 }
 
 
-def recall(session: Session, ticket_id: int, *, window_number=None, actor=NOBODY) -> Ticket:
+def recall_row(session: Session, ticket_id: int, *, window_number=None, actor=NOBODY):
     """Call the same ticket again (重呼); counted."""
-    hall, ticket = _acting_on(session, ticket_id, ("called",), "recall", window_number, actor)
+    ticket = _acting_on(session, ticket_id, ("called",), "recall", window_number, actor)
     _update(session, ticket, call_count=ticket.call_count + 1, last_called_at=utcnow())
     _log(session, ticket, "recalled", actor)
-    _announce(session, hall, ticket, recall=True)
+    _announce(session, ticket, recall=True)
     return ticket
 
 
-def no_show(session: Session, ticket_id: int, *, window_number=None, actor=NOBODY) -> Ticket:
+def no_show_row(session: Session, ticket_id: int, *, window_number=None, actor=NOBODY):
     """Mark a called ticket as not showing up (过号); it may come back once."""
-    hall, ticket = _acting_on(session, ticket_id, ("called",), "no-show", window_number, actor)
+    ticket = _acting_on(session, ticket_id, ("called",), "no-show", window_number, actor)
     _update(session, ticket, status="no_show")
     _log(session, ticket, "no_show", actor)
-    _ticket_event(session, hall, ticket, "ticket.updated", action="no_show")
+    _ticket_event(session, ticket, "ticket.updated", action="no_show")
     return ticket
 
 
-def return_ticket(
-    session: Session, ticket_id: int, *, after: int = 0, actor: Actor = NOBODY
-) -> Ticket:
+_RETURN_PLACE = SQL(
+    """
+    SELECT tickets.sort_at FROM tickets
+    WHERE tickets.target_window_id IS NULL AND tickets.queue_id = :queue_id
+        AND tickets.service_day = :day AND tickets.status = 'waiting'
+        AND tickets.hall_id + 0 = :hall_id AND tickets.priority = :priority
+    ORDER BY tickets.sort_at, tickets.id LIMIT :n
+    """
+)
+
+
+def return_row(session: Session, ticket_id: int, *, after: int = 0, actor: Actor = NOBODY):
     """Put a no-show back in its queue once (过号重排): at the head, or after ``after`` others."""
-    hall, ticket = _acting_on(session, ticket_id, ("no_show",), "return", None, actor)
+    ticket = _acting_on(session, ticket_id, ("no_show",), "return", None, actor)
     if ticket.returned:
         raise Conflict(
             "already_returned",
             f"{ticket.label} 已经恢复过一次，请重新取号",
             f"{ticket.label} has already come back once; take a new ticket",
         )
-    ahead = session.scalars(
-        sa.select(Ticket.sort_at)
-        .where(
-            Ticket.hall_id == ticket.hall_id,
-            Ticket.service_day == ticket.service_day,
-            Ticket.queue_id == ticket.queue_id,
-            Ticket.status == "waiting",
-            Ticket.target_window_id.is_(None),
-            Ticket.priority == ticket.priority,
-        )
-        .order_by(Ticket.sort_at, Ticket.id)
-        .limit(max(after, 0) + 1)
-    ).all()
+    r = _raw(session)
+    params = {
+        "queue_id": ticket.queue_id,
+        "day": r.day(ticket.service_day),
+        "hall_id": ticket.hall_id,
+        "priority": ticket.priority,
+        "n": max(after, 0) + 1,
+    }
+    ahead = [read_time(row[0]) for row in r.all(_RETURN_PLACE, params)]
     if not ahead:
         sort_at = utcnow()
     elif after <= 0:
         sort_at = ahead[0] - timedelta(microseconds=1)
     else:
         sort_at = ahead[min(after, len(ahead)) - 1] + timedelta(microseconds=1)
-    ticket.status = "waiting"
-    ticket.returned = True
-    ticket.sort_at = sort_at
-    ticket.window_id = None
+    _update(session, ticket, status="waiting", returned=True, sort_at=sort_at, window_id=None)
     _log(session, ticket, "returned", actor, f"after={after}")
-    _ticket_event(session, hall, ticket, "ticket.updated", moved=True, action="returned")
+    ticket = _moved(session, ticket)
+    _ticket_event(session, ticket, "ticket.updated", action="returned")
     return ticket
 
 
-def start(session: Session, ticket_id: int, *, window_number=None, actor=NOBODY) -> Ticket:
+def start_row(session: Session, ticket_id: int, *, window_number=None, actor=NOBODY):
     """The resident has arrived at the window: service starts (开始办理)."""
-    hall, ticket = _acting_on(session, ticket_id, ("called",), "start", window_number, actor)
+    ticket = _acting_on(session, ticket_id, ("called",), "start", window_number, actor)
     _update(session, ticket, status="serving", started_at=utcnow())
     _log(session, ticket, "started", actor)
-    _ticket_event(session, hall, ticket, "ticket.updated", action="started")
+    _ticket_event(session, ticket, "ticket.updated", action="started")
     return ticket
 
 
-def finish(session: Session, ticket_id: int, *, window_number=None, actor=NOBODY) -> Ticket:
+def finish_row(session: Session, ticket_id: int, *, window_number=None, actor=NOBODY):
     """Service is over (办结); the window is free for the next call."""
-    hall, ticket = _acting_on(
-        session, ticket_id, ("called", "serving"), "finish", window_number, actor
-    )
+    ticket = _acting_on(session, ticket_id, ("called", "serving"), "finish", window_number, actor)
     _update(session, ticket, status="finished", finished_at=utcnow())
     _log(session, ticket, "finished", actor)
-    _ticket_event(session, hall, ticket, "ticket.updated", action="finished")
+    _ticket_event(session, ticket, "ticket.updated", action="finished")
     return ticket
 
 
-def transfer(
+def transfer_row(
     session: Session,
     ticket_id: int,
     *,
@@ -833,9 +974,9 @@ def transfer(
     to_window: int | None = None,
     window_number=None,
     actor: Actor = NOBODY,
-) -> Ticket:
+) -> TicketRow:
     """Move a ticket to another queue or window (转移): same number, ahead of later arrivals."""
-    hall, ticket = _acting_on(
+    ticket = _acting_on(
         session, ticket_id, ("called", "serving"), "transfer", window_number, actor
     )
     if (to_queue is None) == (to_window is None):
@@ -844,6 +985,7 @@ def transfer(
             "请指定转移到的队列或窗口（二选一）",
             "Give either a queue or a window",
         )
+    hall = session.get(Hall, ticket.hall_id)
     if to_window is not None:
         target = get_window(session, hall, int(to_window))
         if target.id == ticket.window_id:
@@ -856,18 +998,36 @@ def transfer(
                 f"{target.number} 号窗口未开启",
                 f"Window {target.number} is closed",
             )
-        ticket.target_window_id = target.id
+        moved = {"target_window_id": target.id}
         detail = f"window={target.number}"
     else:
         queue = get_queue(session, hall, to_queue)
-        ticket.queue_id = queue.id
-        ticket.target_window_id = None
+        moved = {"queue_id": queue.id, "target_window_id": None}
         detail = f"queue={queue.prefix}"
     _log(session, ticket, "transferred", actor, detail)
-    ticket.status = "waiting"
-    ticket.window_id = None
-    _ticket_event(session, hall, ticket, "ticket.updated", moved=True, action="transferred")
+    _update(session, ticket, status="waiting", window_id=None, **moved)
+    ticket = _moved(session, ticket)
+    _ticket_event(session, ticket, "ticket.updated", action="transferred")
     return ticket
+
+
+def _orm_returning(workflow: Callable[..., TicketRow]) -> Callable[..., Ticket]:
+    """A workflow on rows as one giving the ORM Ticket (pages, the command line, tests)."""
+
+    def run(session: Session, ticket_id: int, **options) -> Ticket:
+        return _orm_ticket(session, workflow(session, ticket_id, **options).id)
+
+    run.__name__ = workflow.__name__.removesuffix("_row")
+    run.__doc__ = f"{workflow.__doc__}\n\n    The ORM Ticket of `{workflow.__name__}`."
+    return run
+
+
+recall = _orm_returning(recall_row)
+no_show = _orm_returning(no_show_row)
+return_ticket = _orm_returning(return_row)
+start = _orm_returning(start_row)
+finish = _orm_returning(finish_row)
+transfer = _orm_returning(transfer_row)
 
 
 # ---------------------------------------------------------------- windows
@@ -888,7 +1048,8 @@ def set_window_status(
             "bad_status", "窗口状态只能是 open、paused 或 closed", "Unknown window status"
         )
     hall = get_hall(session, hall_code)
-    window = _lock_window(session, hall, window_number)
+    locked = _lock_window(session, hall, window_number)
+    window = session.execute(_WINDOW_BY_ID, {"id": locked.id}).scalar_one()
     if status == "closed":
         busy = board.current_tickets(session, hall).get(window.id)
         if busy is not None:

@@ -91,6 +91,36 @@ class Ticket(Base):
     window: Mapped[Window | None] = relationship(foreign_keys=[window_id])
     target_window: Mapped[Window | None] = relationship(foreign_keys=[target_window_id])
 
+    # The flat names shown with a ticket, as hall.domain.tickets.TicketRow has them: views
+    # and events take either.
+    @property
+    def queue_prefix(self) -> str:
+        return self.queue.prefix
+
+    @property
+    def queue_name(self) -> str:
+        return self.queue.name
+
+    @property
+    def window_number(self) -> int | None:
+        return self.window.number if self.window else None
+
+    @property
+    def window_name(self) -> str | None:
+        return self.window.name if self.window else None
+
+    @property
+    def target_window_number(self) -> int | None:
+        return self.target_window.number if self.target_window else None
+
+    @property
+    def matter_code(self) -> str | None:
+        return self.matter.code if self.matter else None
+
+    @property
+    def matter_name(self) -> str | None:
+        return self.matter.name if self.matter else None
+
 
 # The waiting tickets in call order (migration 0010): those sent to a window, then each
 # queue's, by priority (绿色通道 first), arrival and id; a call reads the first few of it.
