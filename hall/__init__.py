@@ -8,6 +8,7 @@ import secrets
 import threading
 from pathlib import Path
 
+from babel import Locale
 from flask import Flask, has_request_context, jsonify, render_template, request
 from sqlalchemy import event
 from sqlalchemy import exc as sa_exc
@@ -22,6 +23,7 @@ __version__ = "0.1.0"
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 LOCALES = ("zh_CN", "en")
+_PARSED_LOCALES = {code: Locale.parse(code) for code in LOCALES}
 SQLITE_BUSY_SECONDS = 30
 log = logging.getLogger(__name__)
 
@@ -200,10 +202,13 @@ def _tune_engine(engine) -> None:
         _release(record.info)
 
 
-def _locale() -> str:
-    """Chinese first; English when asked for with ?lang=en (remembered in a cookie)."""
+def _locale() -> Locale:
+    """Chinese first; English when asked for with ?lang=en (remembered in a cookie).
+
+    Given as a parsed Locale, made once per language: Flask-Babel takes it as it is, where
+    it would parse a name again on every request."""
     wanted = request.args.get("lang") or request.cookies.get("lang")
-    return wanted if wanted in LOCALES else "zh_CN"
+    return _PARSED_LOCALES[wanted if wanted in LOCALES else "zh_CN"]
 
 
 def _remember_locale(response):

@@ -197,8 +197,8 @@ class Screen:
                 return
             gap = self.seq >= 0 and data["seq"] > self.seq + 1
             self.seq = data["seq"]
-            if "waiting" in data:
-                self.waiting = dict(data["waiting"])
+            if "waiting" in data:  # the counts of the queues the event changed
+                self.waiting.update(data["waiting"])
             if name == "ticket.called":
                 self.latest = (data["number"], data["window"])
                 self.called.append(data["number"])

@@ -362,12 +362,16 @@ def _log(session: Session, ticket: TicketRow, action: str, actor: Actor, detail:
     )
 
 
-def _ticket_event(session: Session, ticket: TicketRow, name: str, **extra) -> dict:
-    """Queue a ticket event with the ticket and the waiting counts of its hall."""
+def _ticket_event(
+    session: Session, ticket: TicketRow, name: str, *, left: int | None = None, **extra
+) -> dict:
+    """Queue a ticket event with the ticket and the waiting count of its queue (and of the
+    queue it `left`, after a transfer): screens update the counts an event carries."""
     hall = ticket.hall
+    queues = (ticket.queue_id,) if left is None else (left, ticket.queue_id)
     payload = {
         "ticket": board.ticket_dict(ticket),
-        "waiting": board.waiting_counts(session, hall, ticket.service_day),
+        "waiting": board.waiting_counts(session, hall, ticket.service_day, queues),
         **extra,
     }
     rooms = [f"hall:{hall.code}", f"ticket:{ticket.token}"]
@@ -1005,9 +1009,10 @@ def transfer_row(
         moved = {"queue_id": queue.id, "target_window_id": None}
         detail = f"queue={queue.prefix}"
     _log(session, ticket, "transferred", actor, detail)
+    left = ticket.queue_id
     _update(session, ticket, status="waiting", window_id=None, **moved)
     ticket = _moved(session, ticket)
-    _ticket_event(session, ticket, "ticket.updated", action="transferred")
+    _ticket_event(session, ticket, "ticket.updated", left=left, action="transferred")
     return ticket
 
 
