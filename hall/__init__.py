@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import secrets
+import sqlite3
 import threading
 from pathlib import Path
 
@@ -176,13 +177,16 @@ def _tune_engine(engine) -> None:
         # Reads of GET requests (pages, boards) begin deferred: under WAL they never wait for
         # nor block a writer. Everything else may write and takes the write lock up front, so
         # a read-then-write transaction can never fail on a lock upgrade.
+        # (on the driver's connection: SQLAlchemy's execution machinery would cost more
+        # than the statement, once per request; hall.domain.rawsql)
+        driver = connection.connection.driver_connection
         if has_request_context() and request.method in ("GET", "HEAD", "OPTIONS"):
-            connection.exec_driver_sql("BEGIN")
+            _begin(connection, driver, "BEGIN")
             return
         if writer.acquire(timeout=SQLITE_BUSY_SECONDS):
             connection.info[held] = True
         try:
-            connection.exec_driver_sql("BEGIN IMMEDIATE")
+            _begin(connection, driver, "BEGIN IMMEDIATE")
         except Exception:
             _release(connection.info)
             raise
@@ -200,6 +204,16 @@ def _tune_engine(engine) -> None:
     @event.listens_for(engine, "invalidate")
     def _on_close(_dbapi_connection, record, *_args):
         _release(record.info)
+
+
+def _begin(connection, driver, statement: str) -> None:
+    """Run BEGIN on the driver, its failure raised as SQLAlchemy's (a locked database: 503)."""
+    try:
+        driver.execute(statement)
+    except sqlite3.Error as err:
+        raise sa_exc.DBAPIError.instance(
+            statement, None, err, sqlite3.Error, dialect=connection.dialect
+        ) from err
 
 
 def _locale() -> Locale:

@@ -84,6 +84,9 @@ def from_environment() -> dict:
     }
 
 
+SQLITE_POOL_SIZE = 32
+
+
 def engine_options(config: Mapping) -> dict:
     """SQLAlchemy engine options for the configured database, on top of
     SQLALCHEMY_ENGINE_OPTIONS (whose entries win).
@@ -98,6 +101,11 @@ def engine_options(config: Mapping) -> dict:
     url = str(config["SQLALCHEMY_DATABASE_URI"])
     options = dict(config.get("SQLALCHEMY_ENGINE_OPTIONS") or {})
     if url.startswith("sqlite"):
+        # one connection per request thread kept open: opening one costs a file open and
+        # the PRAGMAs of hall._tune_engine, which a pool of 5 would pay on every request
+        # beyond the fifth at a time (werkzeug serves each connection in its own thread)
+        if "poolclass" not in options and ":memory:" not in url and url != "sqlite://":
+            options.setdefault("pool_size", SQLITE_POOL_SIZE)
         return options
     options.setdefault("pool_pre_ping", True)
     if "poolclass" not in options:  # the sizes are those of the default QueuePool

@@ -37,6 +37,8 @@ PAGE_POLICY = (
 # PDFs (slips, receipts, reports): shown in a frame of our own pages, nothing else to allow
 FRAMED_POLICY = "frame-ancestors 'self'"
 FRAMED_TYPES = ("application/pdf",)
+# JSON (the API, errors): data, never a document; nothing to load, never framed
+DATA_POLICY = "default-src 'none'; frame-ancestors 'none'"
 HSTS = "max-age=31536000"
 PERMISSIONS = "camera=(), microphone=(), geolocation=(), payment=(), usb=()"
 _HOST = re.compile(r"^(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?$")
@@ -61,9 +63,13 @@ def content_security_policy() -> str:
 def security_headers(response: Response) -> Response:
     """after_request: CSP, framing, sniffing, referrer, permissions and HSTS headers."""
     headers = response.headers
-    if response.mimetype in FRAMED_TYPES:
+    mimetype = response.mimetype
+    if mimetype in FRAMED_TYPES:
         headers.setdefault("Content-Security-Policy", FRAMED_POLICY)
         headers.setdefault("X-Frame-Options", "SAMEORIGIN")
+    elif mimetype == "application/json":
+        headers.setdefault("Content-Security-Policy", DATA_POLICY)
+        headers.setdefault("X-Frame-Options", "DENY")
     else:
         headers.setdefault("Content-Security-Policy", content_security_policy())
         headers.setdefault("X-Frame-Options", "DENY")

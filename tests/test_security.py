@@ -103,6 +103,8 @@ def test_every_kind_of_response_carries_the_security_headers(app, client, demo):
     # the kiosk shows its slip in a frame of its own page: PDFs may be framed by this site only
     assert responses["pdf"].headers["X-Frame-Options"] == "SAMEORIGIN"
     assert policy(responses["pdf"]) == {"frame-ancestors": "'self'"}
+    # JSON is data: it may load nothing
+    assert policy(responses["json"]) == {"default-src": "'none'", "frame-ancestors": "'none'"}
 
 
 @SQLITE

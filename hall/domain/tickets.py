@@ -980,9 +980,7 @@ def transfer_row(
     actor: Actor = NOBODY,
 ) -> TicketRow:
     """Move a ticket to another queue or window (转移): same number, ahead of later arrivals."""
-    ticket = _acting_on(
-        session, ticket_id, ("called", "serving"), "transfer", window_number, actor
-    )
+    ticket = _acting_on(session, ticket_id, ("called", "serving"), "transfer", window_number, actor)
     if (to_queue is None) == (to_window is None):
         raise Invalid(
             "transfer_target",
