@@ -131,7 +131,7 @@ def call_next(hall_code: str, number: int):
     principal, hall = _staff_for_hall(hall_code)
     ticket = tickets.call_next_row(
         db.session,
-        hall.code,
+        hall,
         number,
         actor=principal.actor,
         # once the window is locked

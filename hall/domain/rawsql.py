@@ -29,7 +29,6 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 _NAMED = re.compile(r"(?<![:\w]):(\w+)")
-_SQLITE_TIME = "%Y-%m-%d %H:%M:%S.%f"  # SQLAlchemy's DateTime storage format on SQLite
 
 
 class SQL:
@@ -89,7 +88,8 @@ class Raw:
         if value is None:
             return None
         value = value.astimezone(UTC).replace(tzinfo=None)
-        return value if self.postgres else value.strftime(_SQLITE_TIME)
+        # SQLAlchemy's text on SQLite: YYYY-MM-DD HH:MM:SS.ffffff (microseconds always)
+        return value if self.postgres else value.isoformat(" ", "microseconds")
 
     def day(self, value: date):
         """A date as the database stores it."""

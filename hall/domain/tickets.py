@@ -732,7 +732,7 @@ def _candidates(r: Raw, hall, window: WindowRef, day) -> list[int]:
 
 def call_next_row(
     session: Session,
-    hall_code: str,
+    hall_code: str | HallRef,
     window_number: int,
     *,
     actor: Actor = NOBODY,
@@ -740,8 +740,9 @@ def call_next_row(
     check: Callable[[WindowRef], None] | None = None,
 ) -> TicketRow | None:
     """Call the next ticket (叫号) at a window; None when nobody waits for it. `check` is
-    called with the window as soon as it is locked, before anything else (it may raise)."""
-    hall = hall_ref(session, hall_code)
+    called with the window as soon as it is locked, before anything else (it may raise).
+    The hall is given by its code, or as the HallRef the caller read already."""
+    hall = hall_code if isinstance(hall_code, HallRef) else hall_ref(session, hall_code)
     r = _raw(session)
     window = _lock_window(session, hall, window_number)
     if check is not None:
