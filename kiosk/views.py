@@ -186,7 +186,7 @@ def issue(hall_code: str):
         actor = tickets.Actor(user_id=current_user.id, hall_id=current_user.hall_id, ip=ip)
     else:
         actor = tickets.Actor(ip=ip)
-    ticket = tickets.issue(
+    ticket = tickets.issue_row(
         db.session,
         hall_code,
         queue_prefix=queue,
@@ -218,8 +218,9 @@ def track(token: str):
 @blueprint.get("/t/<token>.json")
 @json_errors
 def track_json(token: str):
-    """The ticket's status as JSON (the tracking page refetches it on every hall event)."""
-    ticket = tickets.get_ticket_by_token(db.session, token)
+    """The ticket's status as JSON (the tracking page refetches it on every hall event: read
+    on the driver, as a row)."""
+    ticket = tickets.ticket_row_by_token(db.session, token)
     response = jsonify(ticket_status(ticket))
     response.headers["Cache-Control"] = "no-store"
     return response

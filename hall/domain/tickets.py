@@ -102,14 +102,11 @@ _TICKET_BY_ID = (
     .where(Ticket.id == sa.bindparam("id"))
     .execution_options(populate_existing=True)
 )
-# lock the ticket row only, not the queue row joined to it
-_TICKET_LOCKED = _TICKET_BY_ID.with_for_update(of=Ticket)
 
 
-def get_ticket(session: Session, ticket_id: int, *, lock: bool = False) -> Ticket:
-    """The ticket with this id (fresh from the database, row-locked when asked), or NotFound."""
-    statement = _TICKET_LOCKED if lock else _TICKET_BY_ID
-    ticket = session.execute(statement, {"id": ticket_id}).scalar_one_or_none()
+def get_ticket(session: Session, ticket_id: int) -> Ticket:
+    """The ticket with this id (fresh from the database), or NotFound."""
+    ticket = session.execute(_TICKET_BY_ID, {"id": ticket_id}).scalar_one_or_none()
     if ticket is None:
         raise NotFound("ticket_not_found", "没有这张票", f"No ticket {ticket_id}")
     return ticket
