@@ -106,6 +106,10 @@ def engine_options(config: Mapping) -> dict:
         # beyond the fifth at a time (werkzeug serves each connection in its own thread)
         if "poolclass" not in options and ":memory:" not in url and url != "sqlite://":
             options.setdefault("pool_size", SQLITE_POOL_SIZE)
+            # the connection returned last goes out first: SQLite empties a connection's page
+            # cache when another connection wrote since its last transaction, so the one used
+            # last (often the last writer's) is the one with its pages still cached
+            options.setdefault("pool_use_lifo", True)
         return options
     options.setdefault("pool_pre_ping", True)
     if "poolclass" not in options:  # the sizes are those of the default QueuePool

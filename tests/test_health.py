@@ -149,7 +149,10 @@ def test_server_databases_get_pre_ping_a_pool_and_a_connect_timeout():
     assert mine == {"pool_size": 20, "connect_args": {"application_name": "hall"}}
     assert "connect_args" not in options(pg + "?connect_timeout=9")
     # SQLite: a connection kept per request thread, no ping, no overflow to size
-    assert options("sqlite:///x.sqlite3") == {"pool_size": config.SQLITE_POOL_SIZE}
+    assert options("sqlite:///x.sqlite3") == {
+        "pool_size": config.SQLITE_POOL_SIZE,
+        "pool_use_lifo": True,
+    }
     assert options("sqlite://") == {} == options("sqlite:///:memory:")
 
 
