@@ -164,6 +164,7 @@ class WindowRef(NamedTuple):
     name: str
     status: str
     staff_id: int | None
+    busy: str | None  # the number the window is calling or serving, if any
 
 
 @dataclass(slots=True)
@@ -607,11 +608,14 @@ _WINDOW_BY_ID = (
     .where(Window.id == sa.bindparam("id"))
     .execution_options(populate_existing=True)
 )
-# Take the window's row lock (so calls at one window serialise) and read it.
+# Take the window's row lock (so calls at one window serialise) and read it, with the
+# ticket it is calling or serving (the partial index of active tickets per window).
 _LOCK_WINDOW = SQL(
     """
     UPDATE windows SET version = version + 1 WHERE hall_id = :hall_id AND number = :number
-    RETURNING id, number, name, status, staff_id
+    RETURNING id, number, name, status, staff_id,
+        (SELECT tickets.label FROM tickets
+         WHERE tickets.window_id = windows.id AND tickets.status in ('called','serving'))
     """
 )
 
@@ -683,12 +687,6 @@ _WINDOW_QUEUES = SQL(
     ORDER BY position, queue_id
     """
 )
-_BUSY = SQL(
-    """
-    SELECT tickets.label FROM tickets
-    WHERE tickets.window_id = :window_id AND tickets.status in ('called','serving')
-    """
-)
 # Claim a ticket only if it is still waiting: the guard against two windows calling it.
 _CLAIM = SQL(
     """
@@ -745,7 +743,7 @@ def call_next_row(
     if check is not None:
         check(window)
     _require_open(window)
-    busy = r.scalar(_BUSY, {"window_id": window.id})
+    busy = window.busy
     if busy is not None:
         raise Conflict(
             "window_busy",
