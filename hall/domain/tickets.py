@@ -325,13 +325,30 @@ _LOG = SQL(
 )
 
 
-def _next_seq(session: Session, hall_id: int) -> int:
-    """Allocate the hall's next event number (taken last, so the row lock is held briefly)."""
-    seq = _raw(session).scalar(_NEXT_SEQ, {"hall_id": hall_id})
+# the same, with the waiting count of a queue (what a ticket event carries): one statement
+_NEXT_SEQ_COUNTING = SQL(
+    """
+    UPDATE halls SET seq = seq + 1 WHERE id = :hall_id
+    RETURNING seq, (SELECT count(*) FROM tickets WHERE tickets.hall_id = :hall_id
+        AND tickets.service_day = :day AND tickets.status = 'waiting'
+        AND tickets.queue_id = :queue_id)
+    """
+)
+
+
+def _take_seq(session: Session, hall_id: int, sql: SQL = _NEXT_SEQ, **params) -> tuple:
+    """Allocate the hall's next event number (taken last, so the row lock is held briefly);
+    the row the statement returns, the seq first."""
+    row = _raw(session).one(sql, {"hall_id": hall_id, **params})
     held = session.identity_map.get(identity_key(Hall, hall_id))
     if held is not None:  # a Hall the session holds shows the seq just taken
-        set_committed_value(held, "seq", seq)
-    return seq
+        set_committed_value(held, "seq", row[0])
+    return row
+
+
+def _next_seq(session: Session, hall_id: int) -> int:
+    """Allocate the hall's next event number."""
+    return _take_seq(session, hall_id)[0]
 
 
 def _publish(session: Session, hall, name: str, payload: dict, rooms: list[str]) -> dict:
@@ -366,16 +383,23 @@ def _ticket_event(
     """Queue a ticket event with the ticket and the waiting count of its queue (and of the
     queue it `left`, after a transfer): screens update the counts an event carries."""
     hall = ticket.hall
-    queues = (ticket.queue_id,) if left is None else (left, ticket.queue_id)
+    day = ticket.service_day
+    waiting = {} if left is None else board.waiting_counts(session, hall, day, (left,))
+    day = _raw(session).day(day)
+    seq, count = _take_seq(session, hall.id, _NEXT_SEQ_COUNTING, day=day, queue_id=ticket.queue_id)
+    waiting[ticket.queue_prefix] = count
     payload = {
+        "seq": seq,
+        "hall": hall.code,
         "ticket": board.ticket_dict(ticket),
-        "waiting": board.waiting_counts(session, hall, ticket.service_day, queues),
+        "waiting": waiting,
         **extra,
     }
     rooms = [f"hall:{hall.code}", f"ticket:{ticket.token}"]
     if ticket.window_id:
         rooms.append(f"window:{hall.code}:{ticket.window_number}")
-    return _publish(session, hall, name, payload, rooms)
+    session.info.setdefault(EVENTS_KEY, []).append({"name": name, "data": payload, "rooms": rooms})
+    return payload
 
 
 def _window_event(session: Session, hall: Hall, window: Window) -> dict:
