@@ -220,8 +220,7 @@ def demo(
     from hall import demo as demo_data
     from hall.extensions import db
 
-    os.environ.setdefault("HALL_DEMO", "1")
-    app = create_app({"HALL_DEMO": True})
+    app = create_app({"HALL_DEMO": True})  # the demo's app only, not this process's environment
     _upgrade(app)
     with app.app_context():
         result = demo_data.load(db.session)

@@ -486,7 +486,6 @@ def test_calendar_due_prints_the_due_date_and_warns_about_years_without_data(cli
 
 
 def test_demo_and_serve_print_the_calendar_warning_once_at_start(cli, lite, monkeypatch):
-    monkeypatch.setenv("HALL_DEMO", "1")  # `hall demo` sets it; restored after the test
     code, out, err = cli("demo", "--no-serve")
     assert code == 0 and "演示大厅" in out
     assert err.count("No official holiday schedule for 2027") == 1 and "WARNING" in err

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -27,9 +28,11 @@ def run(app, monkeypatch):
     return invoke
 
 
-def test_demo_no_serve_loads_the_demo_once_and_prints_passwords_once(app, run):
+def test_demo_no_serve_loads_the_demo_once_and_prints_passwords_once(app, run, monkeypatch):
+    monkeypatch.delenv("HALL_DEMO", raising=False)
     first = run("demo", "--no-serve")
     assert first.exit_code == 0, first.output
+    assert "HALL_DEMO" not in os.environ  # demo mode is the demo's app's, not the process's
     assert "staff1" in first.output and "/display/demo/window/8" in first.output
     second = run("demo", "--no-serve")
     assert second.exit_code == 0 and "staff1 " not in second.output

@@ -563,7 +563,7 @@ def test_the_command_line_pairs_lists_and_revokes(hall_app, monkeypatch, tmp_pat
     assert bad.exit_code == 2
     # no HALL_SECRET_KEY and no key file of a demo: a code nobody could use is not made
     monkeypatch.setenv("HALL_DATA_DIR", str(tmp_path))
-    monkeypatch.delenv("HALL_DEMO", raising=False)  # an earlier `hall demo` of this process
+    monkeypatch.delenv("HALL_DEMO", raising=False)  # not a demo
     keyless = hall("device", "pair", "--kind", "kiosk", "--hall", "demo")
     assert keyless.exit_code == 1 and "HALL_SECRET_KEY" in keyless.output
     from hall.models import AuditEvent
