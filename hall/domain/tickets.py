@@ -235,6 +235,9 @@ _ROW_BY_TOKEN = SQL(_ROW_SELECT.replace("tickets.id = :id", "tickets.token = :to
 _ROWS_KEY = "hall_locked_rows"
 
 
+_TIMES = ("sort_at", "issued_at", "called_at", "last_called_at", "started_at", "finished_at")
+
+
 def _to_row(values: tuple) -> TicketRow:
     row = TicketRow(*values)
     row.service_day = read_day(row.service_day)
@@ -243,9 +246,6 @@ def _to_row(values: tuple) -> TicketRow:
     for name in _TIMES:
         setattr(row, name, read_time(getattr(row, name)))
     return row
-
-
-_TIMES = ("sort_at", "issued_at", "called_at", "last_called_at", "started_at", "finished_at")
 
 
 def _raw(session: Session) -> Raw:
@@ -351,9 +351,14 @@ def _next_seq(session: Session, hall_id: int) -> int:
     return _take_seq(session, hall_id)[0]
 
 
-def _publish(session: Session, hall, name: str, payload: dict, rooms: list[str]) -> dict:
-    """Queue an event for publication after commit; it carries the hall's next seq."""
-    payload = {"seq": _next_seq(session, hall.id), "hall": hall.code, **payload}
+def _publish(
+    session: Session, hall, name: str, payload: dict, rooms: list[str], *, seq: int | None = None
+) -> dict:
+    """Queue an event for publication after commit; it carries the hall's next seq (taken
+    here unless the caller took it already)."""
+    if seq is None:
+        seq = _next_seq(session, hall.id)
+    payload = {"seq": seq, "hall": hall.code, **payload}
     session.info.setdefault(EVENTS_KEY, []).append({"name": name, "data": payload, "rooms": rooms})
     return payload
 
@@ -383,23 +388,17 @@ def _ticket_event(
     """Queue a ticket event with the ticket and the waiting count of its queue (and of the
     queue it `left`, after a transfer): screens update the counts an event carries."""
     hall = ticket.hall
-    day = ticket.service_day
-    waiting = {} if left is None else board.waiting_counts(session, hall, day, (left,))
-    day = _raw(session).day(day)
+    waiting = {}
+    if left is not None:
+        waiting = board.waiting_counts(session, hall, ticket.service_day, (left,))
+    day = _raw(session).day(ticket.service_day)
     seq, count = _take_seq(session, hall.id, _NEXT_SEQ_COUNTING, day=day, queue_id=ticket.queue_id)
     waiting[ticket.queue_prefix] = count
-    payload = {
-        "seq": seq,
-        "hall": hall.code,
-        "ticket": board.ticket_dict(ticket),
-        "waiting": waiting,
-        **extra,
-    }
+    payload = {"ticket": board.ticket_dict(ticket), "waiting": waiting, **extra}
     rooms = [f"hall:{hall.code}", f"ticket:{ticket.token}"]
     if ticket.window_id:
         rooms.append(f"window:{hall.code}:{ticket.window_number}")
-    session.info.setdefault(EVENTS_KEY, []).append({"name": name, "data": payload, "rooms": rooms})
-    return payload
+    return _publish(session, hall, name, payload, rooms, seq=seq)
 
 
 def _window_event(session: Session, hall: Hall, window: Window) -> dict:
@@ -491,14 +490,15 @@ def issue_row(
         hall = HallRef(hall_obj.id, hall_obj.code, hall_obj.timezone)
     now = now or utcnow()
     day = board.service_day(hall, now)
-    number = r.scalar(_TAKE_NUMBER, {"queue_id": queue_id, "day": r.day(day)})
+    stored_day = r.day(day)
+    number = r.scalar(_TAKE_NUMBER, {"queue_id": queue_id, "day": stored_day})
     token = secrets.token_urlsafe(TOKEN_BYTES)
     label = f"{prefix}{number:03d}"
     params = {
         "token": token,
         "hall_id": hall.id,
         "queue_id": queue_id,
-        "day": r.day(day),
+        "day": stored_day,
         "number": number,
         "label": label,
         "matter_id": matter.id if matter else None,
@@ -727,8 +727,10 @@ def _candidates(r: Raw, hall, window: WindowRef, day) -> list[int]:
     it, then by its queue order, priority (绿色通道) before ordinary, first come first
     served. Reads the queues one after the other until it has enough."""
 
+    stored_day = r.day(day)
+
     def read(statements: tuple[SQL, SQL], **params) -> list[int]:
-        params.update(hall_id=hall.id, day=r.day(day))
+        params.update(hall_id=hall.id, day=stored_day)
         return [row[0] for row in r.all(statements[r.postgres], params)]
 
     ids = read(_TARGETED_SQL, window_id=window.id, n=CANDIDATES)
