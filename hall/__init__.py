@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import secrets
@@ -181,20 +182,44 @@ def _tune_engine(engine) -> None:
         # than the statement, once per request; hall.domain.rawsql)
         driver = connection.connection.driver_connection
         if has_request_context() and request.method in ("GET", "HEAD", "OPTIONS"):
-            _begin(connection, driver, "BEGIN")
+            _on_driver(connection, driver, "BEGIN")
             return
         if writer.acquire(timeout=SQLITE_BUSY_SECONDS):
             connection.info[held] = True
         try:
-            _begin(connection, driver, "BEGIN IMMEDIATE")
+            _on_driver(connection, driver, "BEGIN IMMEDIATE")
         except Exception:
             _release(connection.info)
             raise
 
+    # The lock is let go once the transaction has ended in SQLite, not before: SQLAlchemy
+    # tells of a commit before it asks the driver for one, and a writer let in while the
+    # COMMIT still runs would find SQLite locked and sleep in its busy handler (1 ms, then
+    # 2, 5…). So the COMMIT (ROLLBACK) runs here on the driver; SQLAlchemy's own call then
+    # finds no transaction open and does nothing.
     @event.listens_for(engine, "commit")
+    def _on_commit(connection):
+        _end(connection, "COMMIT")
+
     @event.listens_for(engine, "rollback")
-    def _on_end(connection):
-        _release(connection.info)
+    def _on_rollback(connection):
+        _end(connection, "ROLLBACK")
+
+    def _end(connection, statement: str) -> None:
+        try:
+            if connection.invalidated:
+                return
+            driver = connection.connection.driver_connection
+            if driver is None or not driver.in_transaction:
+                return
+            if statement == "COMMIT":
+                _on_driver(connection, driver, statement)  # a failure is the commit's
+            else:
+                # on failure SQLAlchemy's own rollback tries again, and reports
+                with contextlib.suppress(sqlite3.Error):
+                    driver.execute(statement)
+        finally:
+            _release(connection.info)
 
     @event.listens_for(engine, "reset")
     def _on_reset(_dbapi_connection, record, _state):
@@ -206,8 +231,9 @@ def _tune_engine(engine) -> None:
         _release(record.info)
 
 
-def _begin(connection, driver, statement: str) -> None:
-    """Run BEGIN on the driver, its failure raised as SQLAlchemy's (a locked database: 503)."""
+def _on_driver(connection, driver, statement: str) -> None:
+    """Run BEGIN (COMMIT, ROLLBACK) on the driver, its failure raised as SQLAlchemy's (a
+    locked database: 503)."""
     try:
         driver.execute(statement)
     except sqlite3.Error as err:
