@@ -18,6 +18,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from hall import config as settings
+from hall import wal
 from hall.domain.errors import DomainError
 from hall.extensions import babel, csrf, db, login_manager, migrate, socketio
 
@@ -161,6 +162,9 @@ def _tune_engine(engine) -> None:
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_SECONDS * 1000}")
         cursor.execute("PRAGMA foreign_keys=ON")
+        # checkpoints come from the server's own thread (hall.wal); this is the backstop
+        cursor.execute(f"PRAGMA wal_autocheckpoint={wal.AUTOCHECKPOINT_PAGES}")
+        cursor.execute(f"PRAGMA journal_size_limit={wal.JOURNAL_SIZE_LIMIT}")
         cursor.close()
 
     # Writers of this process queue on a lock instead of in SQLite's busy handler, which

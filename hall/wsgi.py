@@ -2,7 +2,7 @@
 
 import os
 
-from hall import create_app
+from hall import create_app, wal
 from hall.domain import rollover
 
 if not os.environ.get("HALL_SECRET_KEY"):
@@ -12,3 +12,4 @@ app = create_app()
 # the day rollover, every minute, in this worker (HALL_SWEEPER=0: off). Without --preload:
 # a task started in gunicorn's master would not survive the fork into the worker.
 rollover.start_sweeper(app)
+wal.start_checkpointer(app)  # SQLite only: WAL checkpoints off the requests' path
