@@ -279,18 +279,29 @@ def measure_issue(
     return run
 
 
-def measure_calls(port, token, seconds, max_calls, stop, bare: bool, meter=None) -> Run:
+def measure_calls(
+    port, token, seconds, max_calls, stop, bare: bool, meter=None, pace: float = 0.0
+) -> Run:
     """Windows 1–6 in parallel, each: call-next, then finish the called ticket (a loop).
 
-    Against the bare app the same two requests per loop go to its one endpoint."""
+    Back to back, or with `pace` > 0 each window starts a loop that many times a second
+    (at once when it is late). Against the bare app the same two requests per loop go to
+    its one endpoint."""
     run = Run(cap=max_calls)
     deadline_box = {}
 
     def work(number: int):
         client = Client(port, token)
         calls, finishes, called, ok = [], [], [], 0
+        # the windows' loops spread over the first interval, not all at the same instant
+        due = time.perf_counter() + (number / len(WINDOWS) / pace if pace else 0.0)
         try:
             for _ in range(max_calls):
+                if pace:
+                    wait = due - time.perf_counter()
+                    if wait > 0 and stop.wait(wait):
+                        break
+                    due = max(due + 1 / pace, time.perf_counter())
                 if stop.is_set() or time.perf_counter() >= deadline_box["t"]:
                     break
                 if bare:
@@ -669,6 +680,15 @@ def report(args, dialect, results, checks: Checks) -> str:
             f"| call-next, 6 windows, {name} (ms) | {h:.1f} | {b:.1f} | {_ratio(h, b)} "
             f"| {target} | {met} |"
         )
+    paced, bare_paced = results.get("paced"), results.get("bare_paced")
+    if paced is not None and bare_paced is not None:
+        label = f"call-next, 6 windows at {args.paced_calls:g} calls/s each, p50 / p99 (ms)"
+        h50, h99 = percentile(paced.latencies, 50), percentile(paced.latencies, 99)
+        b50, b99 = percentile(bare_paced.latencies, 50), percentile(bare_paced.latencies, 99)
+        lines.append(
+            f"| {label} | {h50:.1f} / {h99:.1f} | {b50:.1f} / {b99:.1f} "
+            f"| {_ratio(h50, b50)} / {_ratio(h99, b99)} | – | |"
+        )
     f50, f99 = percentile(calls.extra_latencies, 50), percentile(calls.extra_latencies, 99)
     b50 = percentile(bare_calls.extra_latencies, 50)
     b99 = percentile(bare_calls.extra_latencies, 99)
@@ -710,7 +730,7 @@ def report(args, dialect, results, checks: Checks) -> str:
     row("duplicate numbers in the tickets table", checks.db_duplicate_numbers)
     row("tickets with two 'called' events", checks.db_called_twice)
     row("windows holding two active tickets", checks.db_two_active_at_window)
-    row("call-next answered null (queues ran dry)", calls.empty)
+    row("call-next answered null (queues ran dry)", calls.empty + (paced.empty if paced else 0))
     errors = sum(checks.http_errors.values())
     row("HTTP errors", errors)
     for what, n in sorted(checks.http_errors.items()):
@@ -752,6 +772,14 @@ def parse_args(argv=None):
         default=5_000,
         help="upper bound of calls per window (default: from the measured "
         "issue rate, at most 5000)",
+    )
+    parser.add_argument(
+        "--paced-calls",
+        type=float,
+        default=5.0,
+        help="also measure call-next with each window calling this many times a second "
+        "instead of back to back (latency without the queue the benchmark's own loop "
+        "makes; 0: skip; default 5)",
     )
     parser.add_argument(
         "--history-days",
@@ -851,7 +879,9 @@ def main(argv=None) -> int:
         rate = max(results["hall1"].rate, results["hall8"].rate)
         max_calls = min(args.max_calls, max(20, int(rate * args.seconds / 4) + 1))
         have = Counter(t["queue"] for t in tickets)
-        need = {"A": 2 * max_calls, "B": max_calls, "C": max_calls, "D": max_calls, "E": max_calls}
+        paced_calls = int(args.paced_calls * args.seconds) + 2  # per window, in the paced run
+        per = max_calls + (paced_calls if args.paced_calls > 0 else 0)
+        need = {"A": 2 * per, "B": per, "C": per, "D": per, "E": per}
         short = {q: max(0, n - have[q]) for q, n in need.items()}
         extra = [q for i in range(max(short.values())) for q in short if i < short[q]]
         log(f"pre-issuing {len(extra)} tickets so that windows always find one")
@@ -859,7 +889,11 @@ def main(argv=None) -> int:
         tickets += run.bodies
         checks.http_errors.update(run.errors)
         have = Counter(t["queue"] for t in tickets)  # a slow hall may not have made them all
-        max_calls = max(1, min(max_calls, have["A"] // 2, *(have[q] for q in "BCDE")))
+        left = {
+            q: have[q] - (paced_calls if args.paced_calls > 0 else 0) * (1 + (q == "A"))
+            for q in "ABCDE"
+        }
+        max_calls = max(1, min(max_calls, left["A"] // 2, *(left[q] for q in "BCDE")))
 
         opener = Client(hall_port, token)
         for number in WINDOWS:
@@ -878,10 +912,28 @@ def main(argv=None) -> int:
         results["bare_calls"] = measure_calls(
             bare_port, None, args.seconds, args.max_calls, stop, True, meters[bare_port]
         )
-        for key in ("calls", "bare_calls"):
-            checks.http_errors.update(results[key].errors)
+        if args.paced_calls > 0:
+            log(f"call-next: hall and bare, 6 windows at {args.paced_calls:g} calls/s each")
+            for key, port, tok, bare in (
+                ("paced", hall_port, token, False),
+                ("bare_paced", bare_port, None, True),
+            ):
+                results[key] = measure_calls(
+                    port,
+                    tok,
+                    args.seconds,
+                    paced_calls,
+                    stop,
+                    bare,
+                    meters[port],
+                    pace=args.paced_calls,
+                )
+        for key in ("calls", "bare_calls", "paced", "bare_paced"):
+            if key in results:
+                checks.http_errors.update(results[key].errors)
 
-        check_answers(checks, tickets, results["calls"].calls)
+        called = results["calls"].calls + (results["paced"].calls if "paced" in results else [])
+        check_answers(checks, tickets, called)
         check_database(checks, db_url)
         for name, proc in servers.procs:
             if proc.poll() is not None:
