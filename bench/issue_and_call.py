@@ -752,7 +752,7 @@ def parse_args(argv=None):
         "--seconds",
         type=float,
         default=8.0,
-        help="duration of each measured run (6 runs; default 8)",
+        help="duration of each measured run (8 runs, 6 with --paced-calls 0; default 8)",
     )
     parser.add_argument(
         "--database-url",
