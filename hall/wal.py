@@ -3,8 +3,8 @@
 In WAL mode every commit appends its pages to the write-ahead log, and SQLite copies them
 back into the database file (a checkpoint, with two fsyncs) once the log has grown by
 ``wal_autocheckpoint`` pages, by default 1,000. That checkpoint runs inside the COMMIT of
-whichever request crossed the mark: at a busy counter, about one request in a hundred took
-15–20 ms longer, which is the 99th percentile of a call (bench/README.md).
+whichever request crossed the mark: about one commit in eighty took 11–21 ms longer, and
+the 99th percentile of a single client's ticket issue halved once they left (bench/README.md).
 
 A server process therefore checkpoints from a background thread of its own, every second,
 with ``PRAGMA wal_checkpoint(PASSIVE)``: it copies what no reader still needs and never
