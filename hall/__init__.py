@@ -18,7 +18,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from hall import config as settings
-from hall import wal
+from hall import pool, wal
 from hall.domain.errors import DomainError
 from hall.extensions import babel, csrf, db, login_manager, migrate, socketio
 
@@ -45,11 +45,13 @@ def create_app(config: dict | None = None) -> Flask:
         )
     _secret_key(app)
     _sqlite_folder(app)
-    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = settings.engine_options(app.config)
+    engine_options = app.config["SQLALCHEMY_ENGINE_OPTIONS"] = settings.engine_options(app.config)
 
     db.init_app(app)
     with app.app_context():
         _tune_engine(db.engine)
+        if db.engine.dialect.name == "postgresql" and not engine_options.get("pool_pre_ping"):
+            pool.ping_when_told(db.engine)  # instead of a ping at every checkout
     migrate.init_app(app, db, directory=str(PACKAGE_DIR / "migrations"))
     from hall import realtime
 

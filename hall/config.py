@@ -91,9 +91,9 @@ def engine_options(config: Mapping) -> dict:
     """SQLAlchemy engine options for the configured database, on top of
     SQLALCHEMY_ENGINE_OPTIONS (whose entries win).
 
-    PostgreSQL (or any server database): every pooled connection is pinged when checked out,
-    so connections killed by a restart or an outage of the server are replaced instead of
-    failing a request; the pool holds HALL_DATABASE_POOL_SIZE connections plus up to
+    PostgreSQL (or any server database): a pooled connection is pinged when checked out (on
+    PostgreSQL only when its socket has news, hall.pool), so connections killed by a restart
+    or an outage of the server are replaced instead of failing a request; the pool holds HALL_DATABASE_POOL_SIZE connections plus up to
     HALL_DATABASE_MAX_OVERFLOW more under load; a connection attempt to an unreachable
     PostgreSQL gives up after HALL_DATABASE_CONNECT_TIMEOUT seconds (unless the URL sets
     connect_timeout itself).
@@ -111,6 +111,9 @@ def engine_options(config: Mapping) -> dict:
             # last (often the last writer's) is the one with its pages still cached
             options.setdefault("pool_use_lifo", True)
         return options
+    if url.startswith("postgresql"):
+        # pinged at checkout only when the socket tells of a closed connection (hall.pool)
+        options.setdefault("pool_pre_ping", False)
     options.setdefault("pool_pre_ping", True)
     if "poolclass" not in options:  # the sizes are those of the default QueuePool
         options.setdefault("pool_size", int(config.get("HALL_DATABASE_POOL_SIZE", 5)))

@@ -132,7 +132,7 @@ def test_server_databases_get_pre_ping_a_pool_and_a_connect_timeout():
         )
 
     assert options() == {
-        "pool_pre_ping": True,
+        "pool_pre_ping": False,  # pinged when the socket has news instead (hall.pool)
         "pool_size": 5,
         "max_overflow": 10,
         "connect_args": {"connect_timeout": 5},
@@ -148,6 +148,7 @@ def test_server_databases_get_pre_ping_a_pool_and_a_connect_timeout():
     assert made["pool_size"] == 20 and made["max_overflow"] == 0
     assert mine == {"pool_size": 20, "connect_args": {"application_name": "hall"}}
     assert "connect_args" not in options(pg + "?connect_timeout=9")
+    assert options(mine={"pool_pre_ping": True})["pool_pre_ping"] is True  # asked for: kept
     # SQLite: a connection kept per request thread, no ping, no overflow to size
     assert options("sqlite:///x.sqlite3") == {
         "pool_size": config.SQLITE_POOL_SIZE,
@@ -169,7 +170,8 @@ def test_pool_settings_come_from_the_environment(monkeypatch):
 def test_the_app_engine_uses_the_options(make):
     app = make(SQLALCHEMY_DATABASE_URI=dead_postgres())
     with app.app_context():
-        assert db.engine.pool._pre_ping is True
+        assert db.engine.pool._pre_ping is False
+        assert len(db.engine.pool.dispatch.checkout) == 1  # hall.pool.ping_when_told
         assert db.engine.pool.size() == 5
 
 
