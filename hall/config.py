@@ -59,6 +59,9 @@ def from_environment() -> dict:
         # load (SQLAlchemy's defaults); instances × (both) must stay below max_connections
         "HALL_DATABASE_POOL_SIZE": int(env.get("HALL_DATABASE_POOL_SIZE", "5")),
         "HALL_DATABASE_MAX_OVERFLOW": int(env.get("HALL_DATABASE_MAX_OVERFLOW", "10")),
+        # ping every PostgreSQL connection at checkout (a round trip each request), where
+        # the server may vanish without closing connections; off: only when told (hall.pool)
+        "HALL_DATABASE_PRE_PING": _bool(env.get("HALL_DATABASE_PRE_PING")),
         # rate limits (hall.limits; Flask-Limiter notation, several joined by ";"): on unless
         # HALL_RATE_LIMITS=0, never in tests (TESTING) unless RATELIMIT_ENABLED is set
         "HALL_RATE_LIMITS": _bool(env.get("HALL_RATE_LIMITS"), True),
@@ -113,7 +116,7 @@ def engine_options(config: Mapping) -> dict:
         return options
     if url.startswith("postgresql"):
         # pinged at checkout only when the socket tells of a closed connection (hall.pool)
-        options.setdefault("pool_pre_ping", False)
+        options.setdefault("pool_pre_ping", bool(config.get("HALL_DATABASE_PRE_PING")))
     options.setdefault("pool_pre_ping", True)
     if "poolclass" not in options:  # the sizes are those of the default QueuePool
         options.setdefault("pool_size", int(config.get("HALL_DATABASE_POOL_SIZE", 5)))

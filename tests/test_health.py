@@ -149,6 +149,7 @@ def test_server_databases_get_pre_ping_a_pool_and_a_connect_timeout():
     assert mine == {"pool_size": 20, "connect_args": {"application_name": "hall"}}
     assert "connect_args" not in options(pg + "?connect_timeout=9")
     assert options(mine={"pool_pre_ping": True})["pool_pre_ping"] is True  # asked for: kept
+    assert options(HALL_DATABASE_PRE_PING=True)["pool_pre_ping"] is True
     # SQLite: a connection kept per request thread, no ping, no overflow to size
     assert options("sqlite:///x.sqlite3") == {
         "pool_size": config.SQLITE_POOL_SIZE,
@@ -161,7 +162,9 @@ def test_pool_settings_come_from_the_environment(monkeypatch):
     monkeypatch.setenv("HALL_DATABASE_POOL_SIZE", "8")
     monkeypatch.setenv("HALL_DATABASE_MAX_OVERFLOW", "4")
     monkeypatch.setenv("HALL_DATABASE_CONNECT_TIMEOUT", "3")
+    monkeypatch.setenv("HALL_DATABASE_PRE_PING", "1")
     settings = config.from_environment()
+    assert settings["HALL_DATABASE_PRE_PING"] is True
     assert settings["HALL_DATABASE_POOL_SIZE"] == 8
     assert settings["HALL_DATABASE_MAX_OVERFLOW"] == 4
     assert settings["HALL_DATABASE_CONNECT_TIMEOUT"] == 3
