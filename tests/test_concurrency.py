@@ -23,11 +23,13 @@ WINDOWS = [1, 2, 3, 4, 5, 6]
 QUEUES = "ABCDEF"  # every one is served by at least one of windows 1–6
 
 
+# The workflows' row forms, which the API and the kiosk run (the ORM forms add a read).
 def _issue_many(app, count: int, offset: int, errors: list) -> None:
     with app.app_context():
         for i in range(count):
             try:
-                tickets.issue(db.session, "demo", queue_prefix=QUEUES[(offset + i) % len(QUEUES)])
+                prefix = QUEUES[(offset + i) % len(QUEUES)]
+                tickets.issue_row(db.session, "demo", queue_prefix=prefix)
                 db.session.commit()
             except Exception as err:  # collected and asserted on: a failure must not hide
                 db.session.rollback()
@@ -40,10 +42,10 @@ def _call_until_done(app, window: int, issuing_done, errors: list) -> None:
         idle_after_done = 0
         while idle_after_done < 3:
             try:
-                ticket = tickets.call_next(db.session, "demo", window)
+                ticket = tickets.call_next_row(db.session, "demo", window)
                 db.session.commit()
                 if ticket is not None:
-                    tickets.finish(db.session, ticket.id, window_number=window)
+                    tickets.finish_row(db.session, ticket.id, window_number=window)
                     db.session.commit()
             except Exception as err:
                 db.session.rollback()
