@@ -48,7 +48,6 @@ from functools import lru_cache
 from itertools import chain
 
 import sqlalchemy as sa
-from pypinyin import Style, lazy_pinyin
 from sqlalchemy import event
 from sqlalchemy.orm import Session, joinedload, selectinload
 
@@ -207,7 +206,10 @@ def _contextual(run: str) -> list[str]:
 
 def _pypinyin(run: str) -> list[str]:
     # one reading per character; characters pypinyin does not know become "#", which no
-    # query letter matches
+    # query letter matches. Imported here: its dictionaries take 0.7 s to load, which every
+    # process would pay at start (each `hall` command) though only guide indexing needs it.
+    from pypinyin import Style, lazy_pinyin
+
     out = lazy_pinyin(run, style=Style.NORMAL, errors=lambda chars: ["#"] * len(chars))
     return [r if r.isascii() and r.isalpha() else "#" for r in out]
 
