@@ -2,7 +2,7 @@
 
 import os
 
-from hall import create_app, wal
+from hall import create_app, process, wal
 from hall.domain import rollover
 
 if not os.environ.get("HALL_SECRET_KEY"):
@@ -13,3 +13,4 @@ app = create_app()
 # a task started in gunicorn's master would not survive the fork into the worker.
 rollover.start_sweeper(app)
 wal.start_checkpointer(app)  # SQLite only: WAL checkpoints off the requests' path
+process.settle()  # start-up's objects out of the garbage collector's full walks
