@@ -879,8 +879,9 @@ def main(argv=None) -> int:
         rate = max(results["hall1"].rate, results["hall8"].rate)
         max_calls = min(args.max_calls, max(20, int(rate * args.seconds / 4) + 1))
         have = Counter(t["queue"] for t in tickets)
-        paced_calls = int(args.paced_calls * args.seconds) + 2  # per window, in the paced run
-        per = max_calls + (paced_calls if args.paced_calls > 0 else 0)
+        # per window, in the paced run (none when it is skipped)
+        paced_calls = int(args.paced_calls * args.seconds) + 2 if args.paced_calls > 0 else 0
+        per = max_calls + paced_calls
         need = {"A": 2 * per, "B": per, "C": per, "D": per, "E": per}
         short = {q: max(0, n - have[q]) for q, n in need.items()}
         extra = [q for i in range(max(short.values())) for q in short if i < short[q]]
@@ -889,10 +890,7 @@ def main(argv=None) -> int:
         tickets += run.bodies
         checks.http_errors.update(run.errors)
         have = Counter(t["queue"] for t in tickets)  # a slow hall may not have made them all
-        left = {
-            q: have[q] - (paced_calls if args.paced_calls > 0 else 0) * (1 + (q == "A"))
-            for q in "ABCDE"
-        }
+        left = {q: have[q] - paced_calls * (1 + (q == "A")) for q in "ABCDE"}
         max_calls = max(1, min(max_calls, left["A"] // 2, *(left[q] for q in "BCDE")))
 
         opener = Client(hall_port, token)

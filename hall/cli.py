@@ -182,13 +182,10 @@ def _serve(app, host: str, port: int) -> None:
     """Serve HTTP and Socket.IO (threading mode) with werkzeug's threaded server."""
     from werkzeug.serving import run_simple
 
-    from hall import process, wal
-    from hall.domain import rollover
+    from hall import process
 
     if "sqlalchemy" in app.extensions:  # not the benchmarks' bare app, served here too
-        rollover.start_sweeper(app)  # the day rollover, every minute (HALL_SWEEPER=0: off)
-        wal.start_checkpointer(app)  # SQLite: WAL checkpoints every second, off the requests
-        process.settle()  # start-up's objects out of the garbage collector's full walks
+        process.prepare(app)  # the day rollover, WAL checkpoints, a settled heap
     click.echo(f" * hall serving on http://{host}:{port}/  (Ctrl+C to stop)")
     run_simple(host, port, app, threaded=True, use_reloader=False, use_debugger=False)
 

@@ -96,10 +96,10 @@ def engine_options(config: Mapping) -> dict:
 
     PostgreSQL (or any server database): a pooled connection is pinged when checked out (on
     PostgreSQL only when its socket has news, hall.pool), so connections killed by a restart
-    or an outage of the server are replaced instead of failing a request; the pool holds HALL_DATABASE_POOL_SIZE connections plus up to
-    HALL_DATABASE_MAX_OVERFLOW more under load; a connection attempt to an unreachable
-    PostgreSQL gives up after HALL_DATABASE_CONNECT_TIMEOUT seconds (unless the URL sets
-    connect_timeout itself).
+    or an outage of the server are replaced instead of failing a request; the pool holds
+    HALL_DATABASE_POOL_SIZE connections plus up to HALL_DATABASE_MAX_OVERFLOW more under load;
+    a connection attempt to an unreachable PostgreSQL gives up after
+    HALL_DATABASE_CONNECT_TIMEOUT seconds (unless the URL sets connect_timeout itself).
     """
     url = str(config["SQLALCHEMY_DATABASE_URI"])
     options = dict(config.get("SQLALCHEMY_ENGINE_OPTIONS") or {})

@@ -15,6 +15,18 @@ from __future__ import annotations
 import gc
 
 
+def prepare(app) -> None:
+    """Before the first request of a serving process (`hall serve`, `hall demo`, gunicorn's
+    worker): its background tasks, the day rollover (HALL_SWEEPER=0: off) and SQLite's WAL
+    checkpoints (hall.wal), then `settle`."""
+    from hall import wal
+    from hall.domain import rollover
+
+    rollover.start_sweeper(app)
+    wal.start_checkpointer(app)
+    settle()
+
+
 def settle() -> int:
     """Load what the guide search will need and freeze the process's objects so far out of
     the garbage collector's walks; how many objects were frozen in all."""
