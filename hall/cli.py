@@ -495,7 +495,8 @@ def device_list(hall_code):
 @click.argument("device_id", type=click.IntRange(1, 2**31 - 1))
 @with_appcontext
 def device_revoke(hall_code, device_id):
-    """Revoke a device key (from `hall device list`): refused from its next request on."""
+    """Revoke a device key (from `hall device list`): refused from its next request on;
+    its open pages are told within HALL_REVOCATION_CHECK_SECONDS."""
     from hall import devices
     from hall.extensions import db
 

@@ -84,6 +84,11 @@ def from_environment() -> dict:
         "HALL_REQUIRE_PAIRING": _bool(env.get("HALL_REQUIRE_PAIRING"), None),
         # minutes a device pairing code stays valid
         "HALL_PAIRING_CODE_MINUTES": max(1, int(env.get("HALL_PAIRING_CODE_MINUTES", "10"))),
+        # seconds between a serving process's looks for device keys revoked elsewhere (the
+        # command line, another instance), whose open pages it then tells; 0 = never look
+        "HALL_REVOCATION_CHECK_SECONDS": max(
+            0.0, float(env.get("HALL_REVOCATION_CHECK_SECONDS", "5"))
+        ),
     }
 
 

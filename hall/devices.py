@@ -9,9 +9,11 @@ their hall with it; a device of another hall or kind is refused.
 
 Revoking a key (the admin's page, `hall device revoke`) works on the next request: the cookie
 and the bearer token are looked up on every request, never cached. Pages open on the device
-at that moment are told at once through Socket.IO (`device.revoked` to the room
-`device:<id>`) and reload into the "device stopped" page; a revoked key's Socket.IO
-connections are refused.
+at that moment are told through Socket.IO (`device.revoked` to the room `device:<id>`) and
+reload into the "device stopped" page: at once from the admin's page (through Redis to every
+instance when they share it), and within HALL_REVOCATION_CHECK_SECONDS (5 s) from anywhere
+else (the command line, another instance), by each serving process's `RevocationWatch`. A revoked key's
+Socket.IO connections are refused.
 
 HALL_REQUIRE_PAIRING (on by default outside the demo and the tests) makes the kiosk and the
 screens work only on paired devices, or for signed-in staff of the hall; off, anyone may use
@@ -22,7 +24,9 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import secrets
+import threading
 import unicodedata
 from datetime import datetime, timedelta
 from urllib.parse import urlsplit
@@ -243,9 +247,104 @@ def cancel_pairing(session: Session, hall: Hall, pairing_id: int, *, by: User | 
 
 def notify_revoked(key: ApiToken) -> None:
     """Tell the device's open pages (after the commit): they reload into the stopped page."""
+    _tell_revoked(key.id, through_queue=True)
+
+
+def _tell_revoked(key_id: int, *, through_queue: bool) -> None:
+    """Emit device.revoked to the key's room: to every process's clients through the message
+    queue when there is one, or only to this process's own (`RevocationWatch`)."""
     from hall.extensions import socketio
 
-    socketio.emit("device.revoked", {"device": key.id}, to=f"device:{key.id}")
+    socketio.emit(
+        "device.revoked", {"device": key_id}, to=f"device:{key_id}", ignore_queue=not through_queue
+    )
+
+
+# How far back a look for revoked keys reaches: revoked_at is the revoking machine's clock,
+# so each look overlaps the ones before.
+REVOCATION_OVERLAP = timedelta(minutes=2)
+WATCH_KEY = "hall_revocation_watch"
+
+
+class RevocationWatch:
+    """Tells this process's open device pages of keys revoked by another process.
+
+    The admin's page tells a revoked device's pages at once (`notify_revoked`), but only
+    through the process that served the revocation: `hall device revoke`, or another
+    instance without a shared Redis, reaches nobody, and a hall screen may make no request
+    for hours. So every serving process looks for newly revoked keys every
+    HALL_REVOCATION_CHECK_SECONDS (5 s) and tells its own clients
+    (not through Redis: each process looks for itself). A key is told once per process;
+    one the admin's page told already gets a second, harmless `device.revoked` that the
+    reloaded page no longer hears (a revoked key's connection joins no room).
+    """
+
+    def __init__(self, app, now: datetime | None = None):
+        self.app = app
+        self.since = now or utcnow()  # pages connecting later are refused when they connect
+        self.told: dict[int, datetime] = {}
+        self.stopping = threading.Event()
+        self.task = None
+
+    def run_once(self, now: datetime | None = None) -> list[int]:
+        """One look: the keys newly told."""
+        now = now or utcnow()
+        with self.app.app_context():
+            try:
+                revoked = db.session.scalars(
+                    sa.select(ApiToken.id).where(
+                        ApiToken.revoked,
+                        ApiToken.device_kind.is_not(None),
+                        ApiToken.revoked_at >= self.since - REVOCATION_OVERLAP,
+                    )
+                ).all()
+            finally:
+                db.session.remove()
+        told = []
+        for key_id in revoked:
+            if key_id not in self.told:
+                self.told[key_id] = now
+                told.append(key_id)
+                _tell_revoked(key_id, through_queue=False)
+        self.since = max(self.since, now)
+        horizon = self.since - 2 * REVOCATION_OVERLAP  # no longer in any look's reach
+        self.told = {k: at for k, at in self.told.items() if at >= horizon}
+        if told:
+            logging.getLogger(__name__).info("device keys revoked elsewhere, told: %s", told)
+        return told
+
+    def interval(self) -> float:
+        """Seconds between looks (HALL_REVOCATION_CHECK_SECONDS; 0: no looks)."""
+        return float(self.app.config.get("HALL_REVOCATION_CHECK_SECONDS", 5) or 0)
+
+    def loop(self) -> None:
+        """Never ends by an error: a failed look is logged and the next one tries again."""
+        while not self.stopping.wait(self.interval()):
+            try:
+                self.run_once()
+            except Exception:
+                logging.getLogger(__name__).exception("looking for revoked device keys failed")
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Ask the loop to end and wait for it (tests; a server just exits)."""
+        self.stopping.set()
+        if self.task is not None:
+            self.task.join(timeout)
+
+
+def start_revocation_watch(app) -> RevocationWatch | None:
+    """Start this serving process's RevocationWatch once (None when the interval is 0)."""
+    running = app.extensions.get(WATCH_KEY)
+    if running is not None:
+        return running
+    watch = RevocationWatch(app)
+    if watch.interval() <= 0:
+        return None
+    from hall.extensions import socketio
+
+    app.extensions[WATCH_KEY] = watch
+    watch.task = socketio.start_background_task(watch.loop)
+    return watch
 
 
 def listing(session: Session, hall: Hall, now: datetime | None = None) -> dict:

@@ -17,13 +17,15 @@ import gc
 
 def prepare(app) -> None:
     """Before the first request of a serving process (`hall serve`, `hall demo`, gunicorn's
-    worker): its background tasks, the day rollover (HALL_SWEEPER=0: off) and SQLite's WAL
-    checkpoints (hall.wal), then `settle`."""
-    from hall import wal
+    worker): its background tasks, the day rollover (HALL_SWEEPER=0: off), SQLite's WAL
+    checkpoints (hall.wal) and the look for device keys revoked elsewhere (hall.devices),
+    then `settle`."""
+    from hall import devices, wal
     from hall.domain import rollover
 
     rollover.start_sweeper(app)
     wal.start_checkpointer(app)
+    devices.start_revocation_watch(app)
     settle()
 
 

@@ -482,6 +482,114 @@ def test_open_pages_of_a_revoked_device_are_told_at_once(hall_app):
         server.stop()
 
 
+def _wait_for(told: list, seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while not told and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
+def test_keys_revoked_by_another_process_reach_the_open_pages(hall_app):
+    """Without Redis, `hall device revoke` (another process) cannot emit to this server's
+    clients: the serving process's RevocationWatch finds the key and tells its pages, once."""
+    import os
+    import subprocess
+    import sys
+
+    from hall import devices
+
+    admin = sign_in(hall_app, "admin")
+    values = []
+    for name in ("一楼屏", "二楼屏"):
+        _, response = pair(hall_app, make_code(admin, kind="display", name=name))
+        values.append(response.headers["Set-Cookie"].split(";")[0].split("=", 1)[1])
+    first, second = device_rows(hall_app)[-2:]
+    server = LiveServer(hall_app).start()
+    hall_app.config["HALL_REVOCATION_CHECK_SECONDS"] = 0.2
+    told = {"first": [], "second": [], "other": []}
+    clients = []
+    watch = None
+    try:
+        for who, value in (("first", values[0]), ("second", values[1]), ("other", None)):
+            client = device_socket(server.url, value, device_revoked=told[who].append)
+            assert client.call("join", {"hall": "demo"}, timeout=10)["ok"] is True
+            clients.append(client)
+        # revoked by another process, which told nobody: the next look finds it
+        watch = devices.RevocationWatch(hall_app)
+        with hall_app.app_context():
+            key = db.session.get(type(first), first.id)
+            assert devices.revoke(db.session, key, by=None)
+            db.session.commit()
+        assert watch.run_once() == [first.id]
+        _wait_for(told["first"], 5)
+        assert told["first"] == [{"device": first.id}]
+        assert watch.run_once() == []  # told once
+        time.sleep(0.3)
+        assert told == {"first": [{"device": first.id}], "second": [], "other": []}
+
+        # the command line, in a process of its own, while the watch runs every 0.2 s
+        assert devices.start_revocation_watch(hall_app) is devices.start_revocation_watch(hall_app)
+        watch.stop(0)
+        watch = hall_app.extensions[devices.WATCH_KEY]
+        env = dict(os.environ, HALL_DATABASE_URL=hall_app.config["SQLALCHEMY_DATABASE_URI"])
+        env.pop("HALL_REDIS_URL", None)
+        done = subprocess.run(
+            [sys.executable, "-m", "hall.cli", "device", "revoke", "--hall", "demo"]
+            + [str(second.id)],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
+        )
+        assert done.returncode == 0, done.stderr
+        revoked = time.monotonic()
+        _wait_for(told["second"], 5)
+        assert told["second"] == [{"device": second.id}]
+        assert time.monotonic() - revoked < 2
+        assert told["other"] == []  # (the first key again: a new watch looks back too)
+    finally:
+        if watch is not None:
+            watch.stop()
+        for client in clients:
+            if client.connected:
+                client.disconnect()
+        server.stop()
+
+
+def test_no_revocation_watch_when_its_interval_is_zero(hall_app):
+    from hall import devices
+
+    hall_app.config["HALL_REVOCATION_CHECK_SECONDS"] = 0
+    assert devices.start_revocation_watch(hall_app) is None
+    assert devices.WATCH_KEY not in hall_app.extensions
+
+
+def test_a_failed_look_for_revoked_keys_is_logged_and_tried_again(hall_app, caplog):
+    from hall import devices
+
+    hall_app.config["HALL_REVOCATION_CHECK_SECONDS"] = 0.05
+    watch = devices.RevocationWatch(hall_app)
+    looks = []
+
+    def look():
+        looks.append(time.monotonic())
+        if len(looks) == 1:
+            raise sa.exc.OperationalError("SELECT", {}, Exception("database is locked"))
+        return []
+
+    watch.run_once = look
+    thread = threading.Thread(target=watch.loop)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 5
+        while len(looks) < 3 and time.monotonic() < deadline:
+            time.sleep(0.01)
+    finally:
+        watch.stop(0)
+        thread.join(5)
+    assert len(looks) >= 3
+    assert "looking for revoked device keys failed" in caplog.text
+
+
 def test_a_revoked_kiosk_in_a_browser_shows_why_at_once(hall_app, browser):
     """Chromium on a paired kiosk page: the admin revokes, and without a touch the kiosk
     turns into the "device stopped" page with the code entry."""

@@ -33,17 +33,18 @@ def test_serve_starts_the_tasks_and_settles_before_serving(monkeypatch, sqlite_u
     from flask import Flask
 
     import hall.cli
-    from hall import process, wal
+    from hall import devices, process, wal
     from hall.domain import rollover
 
     done = []
     monkeypatch.setattr(rollover, "start_sweeper", lambda app: done.append("sweeper"))
     monkeypatch.setattr(wal, "start_checkpointer", lambda app: done.append("checkpoints"))
+    monkeypatch.setattr(devices, "start_revocation_watch", lambda app: done.append("revocations"))
     monkeypatch.setattr(process, "settle", lambda: done.append("settled") or 0)
     monkeypatch.setattr("werkzeug.serving.run_simple", lambda *a, **k: done.append("served"))
     application = make_app(sqlite_url)
     hall.cli._serve(application, "127.0.0.1", 0)
-    assert done == ["sweeper", "checkpoints", "settled", "served"]
+    assert done == ["sweeper", "checkpoints", "revocations", "settled", "served"]
     dispose(application)
     done.clear()
     hall.cli._serve(Flask("bare"), "127.0.0.1", 0)  # the benchmarks' bare app: served only
