@@ -52,6 +52,7 @@ QUEUES = "ABCDEFG"
 WINDOWS = range(1, 7)
 ISSUE_TARGET_RATIO = 0.5
 CALL_P99_TARGET_MS = 25.0
+UNREACHED_LIMIT = "100000000/minute"  # --rate-limits: counted at every issue, never reached
 
 
 def log(message: str) -> None:
@@ -649,6 +650,11 @@ def report(args, dialect, results, checks: Checks) -> str:
             if args.serve_command
             else " · servers: `hall serve` and bench/bare_app.py, both through hall.cli._serve"
         )
+        + (
+            " · the hall's rate limits on (counted at every issue, set too high to refuse)"
+            if args.rate_limits
+            else " · the hall's rate limits off"
+        )
         + " · clients: http.client threads on 127.0.0.1, one connection each, kept alive"
         " when the server allows",
         "",
@@ -795,6 +801,12 @@ def parse_args(argv=None):
         "bare baseline is still served by hall.cli._serve)",
     )
     parser.add_argument(
+        "--rate-limits",
+        action="store_true",
+        help="serve the hall with its rate limits on, as in production: every issue is "
+        "counted per token and per queue, with limits too high to refuse one (default: off)",
+    )
+    parser.add_argument(
         "--keep", action="store_true", help="keep the temporary folder (server logs, SQLite file)"
     )
     return parser.parse_args(argv)
@@ -816,7 +828,14 @@ def main(argv=None) -> int:
     env.update(
         HALL_DATA_DIR=str(folder), HALL_SECRET_KEY=secrets.token_hex(32), PYTHONUNBUFFERED="1"
     )
-    env["HALL_RATE_LIMITS"] = "0"  # one token issues thousands of tickets: no flood guard
+    if args.rate_limits:  # counted as in production, never refused: one token issues them all
+        env.update(
+            HALL_RATE_LIMITS="1",
+            HALL_LIMIT_ISSUE=UNREACHED_LIMIT,
+            HALL_LIMIT_ISSUE_QUEUE=UNREACHED_LIMIT,
+        )
+    else:
+        env["HALL_RATE_LIMITS"] = "0"  # one token issues thousands of tickets: no flood guard
     try:
         if pg:
             env["HALL_DATABASE_URL"] = pg.create()
