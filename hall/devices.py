@@ -318,12 +318,22 @@ class RevocationWatch:
         return float(self.app.config.get("HALL_REVOCATION_CHECK_SECONDS", 5) or 0)
 
     def loop(self) -> None:
-        """Never ends by an error: a failed look is logged and the next one tries again."""
+        """Never ends by an error: the next look tries again. A failure is logged when looks
+        start failing (not every few seconds while the database is down) and when they work
+        again."""
+        log = logging.getLogger(__name__)
+        failing = False
         while not self.stopping.wait(self.interval()):
             try:
                 self.run_once()
             except Exception:
-                logging.getLogger(__name__).exception("looking for revoked device keys failed")
+                if not failing:
+                    log.exception("looking for revoked device keys failed; trying again")
+                failing = True
+            else:
+                if failing:
+                    log.info("looking for revoked device keys works again")
+                failing = False
 
     def stop(self, timeout: float = 10.0) -> None:
         """Ask the loop to end and wait for it (tests; a server just exits)."""
