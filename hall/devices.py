@@ -12,8 +12,8 @@ and the bearer token are looked up on every request, never cached. Pages open on
 at that moment are told through Socket.IO (`device.revoked` to the room `device:<id>`) and
 reload into the "device stopped" page: at once from the admin's page (through Redis to every
 instance when they share it), and within HALL_REVOCATION_CHECK_SECONDS (5 s) from anywhere
-else (the command line, another instance), by each serving process's `RevocationWatch`. A revoked key's
-Socket.IO connections are refused.
+else (the command line, another instance), by each serving process's `RevocationWatch`. A
+revoked key's Socket.IO connections are refused.
 
 HALL_REQUIRE_PAIRING (on by default outside the demo and the tests) makes the kiosk and the
 screens work only on paired devices, or for signed-in staff of the hall; off, anyone may use
@@ -273,10 +273,10 @@ class RevocationWatch:
     through the process that served the revocation: `hall device revoke`, or another
     instance without a shared Redis, reaches nobody, and a hall screen may make no request
     for hours. So every serving process looks for newly revoked keys every
-    HALL_REVOCATION_CHECK_SECONDS (5 s) and tells its own clients
-    (not through Redis: each process looks for itself). A key is told once per process;
-    one the admin's page told already gets a second, harmless `device.revoked` that the
-    reloaded page no longer hears (a revoked key's connection joins no room).
+    HALL_REVOCATION_CHECK_SECONDS (5 s) and tells its own clients (not through Redis: each
+    process looks for itself). A key is told once per process; one the admin's page told
+    already gets a second, harmless `device.revoked` that the reloaded page no longer hears
+    (a revoked key's connection joins no room).
     """
 
     def __init__(self, app, now: datetime | None = None):
