@@ -185,7 +185,7 @@ def _serve(app, host: str, port: int) -> None:
     from hall import process
 
     if "sqlalchemy" in app.extensions:  # not the benchmarks' bare app, served here too
-        process.prepare(app)  # the day rollover, WAL checkpoints, a settled heap
+        process.prepare(app)  # background tasks (hall.process), then a settled heap
     click.echo(f" * hall serving on http://{host}:{port}/  (Ctrl+C to stop)")
     run_simple(host, port, app, threaded=True, use_reloader=False, use_debugger=False)
 

@@ -279,16 +279,16 @@ class RevocationWatch:
     (a revoked key's connection joins no room).
     """
 
-    def __init__(self, app, now: datetime | None = None):
+    def __init__(self, app):
         self.app = app
-        self.since = now or utcnow()  # pages connecting later are refused when they connect
+        self.since = utcnow()  # pages connecting later are refused when they connect
         self.told: dict[int, datetime] = {}
         self.stopping = threading.Event()
         self.task = None
 
-    def run_once(self, now: datetime | None = None) -> list[int]:
+    def run_once(self) -> list[int]:
         """One look: the keys newly told."""
-        now = now or utcnow()
+        now = utcnow()
         with self.app.app_context():
             try:
                 revoked = db.session.scalars(

@@ -528,7 +528,6 @@ def test_keys_revoked_by_another_process_reach_the_open_pages(hall_app):
 
         # the command line, in a process of its own, while the watch runs every 0.2 s
         assert devices.start_revocation_watch(hall_app) is devices.start_revocation_watch(hall_app)
-        watch.stop(0)
         watch = hall_app.extensions[devices.WATCH_KEY]
         env = dict(os.environ, HALL_DATABASE_URL=hall_app.config["SQLALCHEMY_DATABASE_URI"])
         env.pop("HALL_REDIS_URL", None)
