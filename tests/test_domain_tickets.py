@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -9,7 +10,7 @@ import sqlalchemy as sa
 
 from hall.domain import board, tickets
 from hall.domain.errors import Conflict, Invalid, NotFound
-from hall.models import Hall, Matter, Ticket, TicketEvent
+from hall.models import Hall, Matter, Ticket, TicketEvent, utcnow
 from tests.conftest import open_windows
 
 
@@ -253,3 +254,55 @@ def test_estimated_wait_uses_those_ahead_and_open_windows(app, session, demo):
     assert tickets.position(session, last, default=5) == (3, 8)
     first = session.scalar(sa.select(Ticket).where(Ticket.label == "D001"))
     assert tickets.position(session, first, default=5) == (0, 0)
+
+
+def test_a_new_tickets_position_is_counted_as_it_is_issued_in_call_order(app, session, demo):
+    """Issuing counts the new ticket's position in the statement that numbers its event (the
+    queue's waiting count less those not ahead of it). It agrees with `position` counting
+    afresh and with the order tickets are called in, whatever waits: priority tickets, one
+    sent to a window, arrivals whose clock ran ahead or behind, a no-show put back at the
+    head, two issued at the same instant."""
+    open_windows(app, 1, 7)  # window 1 takes queue A first
+    now = utcnow()
+
+    def in_call_order(row) -> int:
+        waiting = session.execute(
+            sa.select(Ticket.id, Ticket.priority, Ticket.sort_at).where(
+                Ticket.status == "waiting",
+                Ticket.queue_id == row.queue_id,
+                Ticket.target_window_id.is_(None),
+                Ticket.service_day == row.service_day,
+            )
+        ).all()
+        order = sorted(waiting, key=lambda t: (not t.priority, t.sort_at, t.id))
+        return [t.id for t in order].index(row.id)
+
+    seen = []
+
+    def new(priority=False, at=None):
+        row = tickets.issue_row(session, "demo", queue_prefix="A", priority=priority, now=at)
+        afresh = dataclasses.replace(row, counted_position=None)
+        ahead = in_call_order(row)
+        assert row.counted_position[0] == ahead, row.label
+        assert tickets.position(session, row) == tickets.position(session, afresh), row.label
+        assert tickets.position(session, afresh)[0] == ahead, row.label
+        seen.append(ahead)
+        session.commit()
+        tickets.take_events(session)
+        return row
+
+    new(), new(), new(priority=True), new()
+    sent = call(session, 1)  # the priority ticket, sent on to window 7: it waits there
+    tickets.transfer(session, sent.id, to_window=7)
+    session.commit()
+    new(), new(priority=True)
+    new(at=now + timedelta(seconds=30))  # a clock ahead: the next one comes before it
+    new(), new(priority=True, at=now - timedelta(seconds=30))
+    new(at=now - timedelta(seconds=30))  # a clock behind
+    back = call(session, 1)
+    tickets.no_show(session, back.id)
+    tickets.return_ticket(session, back.id, after=0)
+    session.commit()
+    same = now + timedelta(seconds=1)
+    new(at=same), new(at=same), new(priority=True, at=same)
+    assert seen == [0, 1, 0, 3, 3, 0, 5, 5, 0, 2, 8, 9, 2]
