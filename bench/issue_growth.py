@@ -72,9 +72,7 @@ def environ(token: str, queue: str) -> dict:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--blocks", type=int, default=12, help="blocks of issues (default 12)")
-    parser.add_argument(
-        "--per-block", type=int, default=700, help="issues per block (default 700)"
-    )
+    parser.add_argument("--per-block", type=int, default=700, help="issues per block (default 700)")
     args = parser.parse_args(argv)
     if args.blocks < 1 or args.per_block < len(QUEUES):
         parser.error(f"--blocks must be at least 1 and --per-block at least {len(QUEUES)}")
