@@ -170,6 +170,31 @@ def test_transfer_to_a_window_is_called_there_first(app, session, demo):
     assert f2.status == "waiting"
 
 
+def test_tickets_sent_to_a_window_wait_in_one_order_on_both_databases(app, session, demo):
+    """Sent to a window, tickets wait there by the window's order of their queues (one of a
+    queue the window does not serve last: SQLite sorted it first, PostgreSQL last), then
+    绿色通道 first, then arrival; each one's position is its place in that order."""
+    open_windows(app, 1, 7)  # 7 serves F only
+    f1, a1, f2 = issue(session, "F"), issue(session, "A"), issue(session, "F")
+    for ticket in (a1, f1, f2):
+        assert call(session, 1).id == ticket.id
+        tickets.transfer(session, ticket.id, to_window=7)
+        session.commit()
+    green = issue(session, "F", priority=True)
+    assert call(session, 1).id == green.id
+    tickets.transfer(session, green.id, to_window=7)
+    session.commit()
+    expected = [green, f1, f2, a1]
+    for place, ticket in enumerate(expected):
+        assert tickets.waiting_ahead(session, session.get(Ticket, ticket.id)) == place
+    assert tickets.position(session, session.get(Ticket, a1.id), default=5) == (3, 15)
+    called = []
+    for _ in expected:
+        called.append(call(session, 7).id)
+        tickets.finish(session, called[-1])
+        session.commit()
+    assert called == [t.id for t in expected]
+
 def test_transfer_needs_exactly_one_target(app, session, demo):
     open_windows(app, 1)
     issue(session)

@@ -588,10 +588,8 @@ _UNTARGETED = _WAITING_IN + (
 # (arrival, id) before the ticket's, or after it
 _BEFORE = f"({_UNTARGETED} AND tickets.sort_at < :sort_at) + ({_UNTARGETED} AND tickets.sort_at = :sort_at AND tickets.id < :id)"
 _AFTER = f"({_UNTARGETED} AND tickets.sort_at > :sort_at) + ({_UNTARGETED} AND tickets.sort_at = :sort_at AND tickets.id > :id)"
-_EARLIER = "(tickets.sort_at < :sort_at OR (tickets.sort_at = :sort_at AND tickets.id < :id))"
-_AHEAD_AT_WINDOW = SQL(
-    _WAITING_IN + " AND tickets.id != :id AND tickets.target_window_id = :target AND " + _EARLIER
-)
+# those sent to one window, listed to find a ticket's place among them
+SENT_LISTED = 1000
 _OPEN_WINDOWS = """
     SELECT count(*) FROM window_queues JOIN windows ON windows.id = window_queues.window_id
     WHERE window_queues.queue_id = :queue_id AND windows.status = 'open'
@@ -664,18 +662,18 @@ def position(session: Session, ticket, default: float = 5.0) -> tuple[int, int]:
     if counted is not None:
         return _estimate(session, ticket, *counted, default)
     r = _raw(session)
-    params = {"day": r.day(ticket.service_day), "id": ticket.id, "sort_at": r.time(ticket.sort_at)}
+    day = r.day(ticket.service_day)
     if ticket.target_window_id:
-        params["target"] = ticket.target_window_id
-        ahead, open_windows = r.scalar(_AHEAD_AT_WINDOW, params), 1
-    else:
-        params["queue_id"] = ticket.queue_id
-        params["priority"] = bool(ticket.priority)
-        if ticket.priority:
-            ahead, open_windows = r.one(_POSITION_PRIORITY, params)
-        else:
-            params["yes"] = True
-            ahead, open_windows = r.one(_POSITION_ORDINARY, params)
+        # its place among those sent to the window, read as the window's calls read them
+        # (a handful at most), the window's other queues not counted: it is called first
+        sent = {"window_id": ticket.target_window_id, "day": day, "hall_id": ticket.hall_id}
+        ids = [row[0] for row in r.all(_TARGETED_SQL[0], {**sent, "n": SENT_LISTED})]
+        ahead = ids.index(ticket.id) if ticket.id in ids else len(ids)
+        return _estimate(session, ticket, ahead, 1, default)
+    params = {"day": day, "id": ticket.id, "sort_at": r.time(ticket.sort_at)}
+    params |= {"queue_id": ticket.queue_id, "priority": bool(ticket.priority), "yes": True}
+    statement = _POSITION_PRIORITY if ticket.priority else _POSITION_ORDINARY
+    ahead, open_windows = r.one(statement, params)
     return _estimate(session, ticket, ahead, open_windows, default)
 
 
@@ -734,7 +732,8 @@ def _require_open(window) -> None:
 
 # The candidates of a call, in the order of ix_tickets_call_order (each read is the head of
 # that index, never a sort of the day's queue): first the tickets transferred to the window
-# (by the window's order of their queues, then as below), then the window's queues in its
+# (by the window's order of their queues, those of queues it does not serve last on both
+# databases, then as below), then the window's queues in its
 # order, each by priority (绿色通道) first, arrival, id. The hall is checked on each row read,
 # written `hall_id + 0` so that SQLite does not prefer ix_tickets_waiting (hall, day, status,
 # queue: every waiting ticket of the day, then a sort) over the index. PostgreSQL skips rows
@@ -746,7 +745,7 @@ _TARGETED = f"""
         AND window_queues.window_id = :window_id
     WHERE tickets.target_window_id = :window_id AND tickets.status = 'waiting'
         AND tickets.service_day = :day AND tickets.hall_id + 0 = :hall_id
-    ORDER BY window_queues.position, {_ORDER} LIMIT :n
+    ORDER BY window_queues.position IS NULL, window_queues.position, {_ORDER} LIMIT :n
 """
 
 
