@@ -195,6 +195,7 @@ def test_tickets_sent_to_a_window_wait_in_one_order_on_both_databases(app, sessi
         session.commit()
     assert called == [t.id for t in expected]
 
+
 def test_transfer_needs_exactly_one_target(app, session, demo):
     open_windows(app, 1)
     issue(session)
