@@ -585,18 +585,22 @@ _UNTARGETED = _WAITING_IN + (
     " AND tickets.target_window_id IS NULL AND tickets.queue_id = :queue_id"
     " AND tickets.priority = :priority"
 )
-# (arrival, id) before the ticket's, or after it
-_BEFORE = f"({_UNTARGETED} AND tickets.sort_at < :sort_at) + ({_UNTARGETED} AND tickets.sort_at = :sort_at AND tickets.id < :id)"
-_AFTER = f"({_UNTARGETED} AND tickets.sort_at > :sort_at) + ({_UNTARGETED} AND tickets.sort_at = :sort_at AND tickets.id > :id)"
-# those sent to one window, listed to find a ticket's place among them
-SENT_LISTED = 1000
+# of the ticket's kind (:priority), arriving before it (arrival, then id), or after it
+_BEFORE = (
+    f"({_UNTARGETED} AND tickets.sort_at < :sort_at)"
+    f" + ({_UNTARGETED} AND tickets.sort_at = :sort_at AND tickets.id < :id)"
+)
+_AFTER = (
+    f"({_UNTARGETED} AND tickets.sort_at > :sort_at)"
+    f" + ({_UNTARGETED} AND tickets.sort_at = :sort_at AND tickets.id > :id)"
+)
 _OPEN_WINDOWS = """
     SELECT count(*) FROM window_queues JOIN windows ON windows.id = window_queues.window_id
     WHERE window_queues.queue_id = :queue_id AND windows.status = 'open'
 """
 # those ahead and the open windows of the queue, in one statement: a priority ticket has the
-# earlier priority tickets ahead, an ordinary one every priority ticket and the earlier
-# ordinary ones (:priority is false in the first count, true in the others)
+# earlier priority tickets ahead, an ordinary one every priority ticket (:yes) and the
+# earlier ordinary ones
 _POSITION_ORDINARY = SQL(
     f"SELECT ({_UNTARGETED.replace(':priority', ':yes')}) + {_BEFORE}, ({_OPEN_WINDOWS})"
 )
@@ -652,6 +656,10 @@ def average_service_minutes(session: Session, hall, default: float) -> float:
     return value
 
 
+# those sent to one window, listed to find a ticket's place among them
+SENT_LISTED = 1000
+
+
 def position(session: Session, ticket, default: float = 5.0) -> tuple[int, int]:
     """(how many are ahead, estimated minutes until the call) of a ticket (a Ticket or a
     TicketRow), as phones show it: those ahead × mean service time ÷ open windows of its
@@ -664,8 +672,8 @@ def position(session: Session, ticket, default: float = 5.0) -> tuple[int, int]:
     r = _raw(session)
     day = r.day(ticket.service_day)
     if ticket.target_window_id:
-        # its place among those sent to the window, read as the window's calls read them
-        # (a handful at most), the window's other queues not counted: it is called first
+        # its place among those sent to the window (a handful at most), listed as the
+        # window's calls list them; the window calls them before its queues
         sent = {"window_id": ticket.target_window_id, "day": day, "hall_id": ticket.hall_id}
         ids = [row[0] for row in r.all(_TARGETED_SQL[0], {**sent, "n": SENT_LISTED})]
         ahead = ids.index(ticket.id) if ticket.id in ids else len(ids)
@@ -678,6 +686,7 @@ def position(session: Session, ticket, default: float = 5.0) -> tuple[int, int]:
 
 
 def _estimate(session: Session, ticket, ahead: int, open_windows: int, default: float):
+    """(ahead, minutes): those ahead × mean service time ÷ open windows."""
     if ahead == 0:
         return 0, 0
     hall = ticket.hall if isinstance(ticket, TicketRow) else session.get(Hall, ticket.hall_id)
@@ -733,11 +742,11 @@ def _require_open(window) -> None:
 # The candidates of a call, in the order of ix_tickets_call_order (each read is the head of
 # that index, never a sort of the day's queue): first the tickets transferred to the window
 # (by the window's order of their queues, those of queues it does not serve last on both
-# databases, then as below), then the window's queues in its
-# order, each by priority (绿色通道) first, arrival, id. The hall is checked on each row read,
-# written `hall_id + 0` so that SQLite does not prefer ix_tickets_waiting (hall, day, status,
-# queue: every waiting ticket of the day, then a sort) over the index. PostgreSQL skips rows
-# another window is claiming right now instead of queueing behind them.
+# databases, then as below), then the window's queues in its order, each by priority
+# (绿色通道) first, arrival, id. The hall is checked on each row read, written
+# `hall_id + 0` so that SQLite does not prefer ix_tickets_waiting (hall, day, status, queue:
+# every waiting ticket of the day, then a sort) over the index. PostgreSQL skips rows another
+# window is claiming right now instead of queueing behind them.
 _ORDER = "tickets.priority DESC, tickets.sort_at, tickets.id"
 _TARGETED = f"""
     SELECT tickets.id FROM tickets
