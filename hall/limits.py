@@ -220,6 +220,12 @@ def init_app(app: Flask) -> Limiter | None:
             for limit in limits:
                 view = limit(view)
             app.view_functions[endpoint] = view
+
+    # Flask-Limiter looks for limits before every request, then again in the limited views;
+    # the other requests (calls, boards, pages: most of them) have none, so they skip its
+    # look (about 60 µs a request: bench/README.md)
+    limited = frozenset(groups)
+    limiter.request_filter(lambda: request.endpoint not in limited)
     return limiter
 
 
