@@ -153,3 +153,109 @@ def test_processes_on_postgresql_never_duplicate_or_double_call(pg_app, pg_demo)
         assert proc.exitcode == 0
     assert not errors, errors[:5]
     _check(app, total)
+
+
+def _second_while_first_holds(app, first, second):
+    """Run `first` (a workflow that ends by taking the hall's row) and leave it uncommitted,
+    start `second` in a thread of its own, which then waits for that row, commit `first`
+    half a second later; what `second` returned, and its events."""
+    events, errors, results = [], [], []
+
+    def run_second():
+        with app.app_context():
+            try:
+                results.append(second(db.session))
+                db.session.commit()
+                events.extend(tickets.take_events(db.session))
+            except Exception as err:
+                errors.append(repr(err))
+
+    with app.app_context():
+        first(db.session)
+        thread = threading.Thread(target=run_second)
+        thread.start()
+        time.sleep(0.5)  # the second is waiting for the hall's row (SQLite: the write lock)
+        db.session.commit()
+        tickets.take_events(db.session)
+    thread.join(10)
+    assert not errors and not thread.is_alive()
+    return results[0], events
+
+
+def _issue_three_in_a(app):
+    open_windows(app, 1)  # window 1 takes queue A first
+    with app.app_context():
+        for _ in range(3):
+            tickets.issue_row(db.session, "demo", queue_prefix="A")
+            db.session.commit()
+        tickets.take_events(db.session)
+
+
+def test_a_calls_waiting_count_sees_an_issue_that_committed_while_it_waited(app, demo):
+    """A ticket event counts its queue once it holds the hall's row, on PostgreSQL in a
+    statement of its own: counted in the statement that waited for the row, PostgreSQL used
+    the snapshot taken before the wait, so the call's event missed the ticket issued
+    meanwhile and screens showed one fewer waiting until the queue's next event."""
+    _issue_three_in_a(app)
+    _, events = _second_while_first_holds(
+        app,
+        lambda session: tickets.issue_row(session, "demo", queue_prefix="A"),
+        lambda session: tickets.call_next_row(session, "demo", 1),
+    )
+    (called,) = [e for e in events if e["name"] == "ticket.called"]
+    assert called["data"]["waiting"]["A"] == 3  # 3 + 1 issued - 1 called
+
+
+def test_a_new_tickets_position_sees_a_call_that_committed_while_it_waited(app, demo):
+    """The same for the position a new ticket is issued with: A001 was called meanwhile."""
+    _issue_three_in_a(app)
+    new, events = _second_while_first_holds(
+        app,
+        lambda session: tickets.call_next_row(session, "demo", 1),
+        lambda session: tickets.issue_row(session, "demo", queue_prefix="A"),
+    )
+    (issued,) = [e for e in events if e["name"] == "ticket.issued"]
+    assert issued["data"]["waiting"]["A"] == 3
+    assert new.label == "A004" and new.counted_position[0] == 2  # A002, A003
+    with app.app_context():
+        ticket = db.session.get(Ticket, new.id)
+        assert tickets.waiting_ahead(db.session, ticket) == 2
+
+
+def test_a_call_that_waited_for_another_at_its_window_is_refused_as_busy(app, demo):
+    """Two calls at one window at once (a key pressed twice, two tabs): the second waits
+    for the first and is refused with 409 window_busy. (On PostgreSQL it read the window's
+    current ticket in the snapshot taken before the wait, saw none, and its own call broke
+    the one-active-ticket index: a 500.)"""
+    from hall.domain.errors import Conflict
+
+    _issue_three_in_a(app)
+
+    def second(session):
+        with pytest.raises(Conflict) as busy:
+            tickets.call_next_row(session, "demo", 1)
+        return busy.value.code
+
+    code, events = _second_while_first_holds(
+        app, lambda session: tickets.call_next_row(session, "demo", 1), second
+    )
+    assert code == "window_busy" and events == []
+    with app.app_context():
+        called = db.session.scalars(sa.select(Ticket.label).where(Ticket.status == "called"))
+        assert list(called) == ["A001"]
+
+
+def test_a_transfers_count_of_the_queue_it_left_sees_an_issue_that_committed_meanwhile(app, demo):
+    """A transfer's event counts the queue the ticket left once the hall's row is held."""
+    _issue_three_in_a(app)
+    with app.app_context():
+        called = tickets.call_next_row(db.session, "demo", 1)  # A001
+        db.session.commit()
+        tickets.take_events(db.session)
+    _, events = _second_while_first_holds(
+        app,
+        lambda session: tickets.issue_row(session, "demo", queue_prefix="A"),
+        lambda session: tickets.transfer_row(session, called.id, to_queue="B"),
+    )
+    (moved,) = [e for e in events if e["name"] == "ticket.updated"]
+    assert moved["data"]["waiting"] == {"A": 3, "B": 1}  # A002–A004; A001 now waits in B

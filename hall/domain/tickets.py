@@ -328,21 +328,43 @@ _LOG = SQL(
 )
 
 
-# the same, with the waiting count of a queue (what a ticket event carries): one statement
+class SeqWith:
+    """The hall's next seq with counts taken once its row is held (`counts`: SQL scalar
+    expressions, comma-separated). SQLite takes them in the same statement: its write lock,
+    taken at BEGIN, already orders whole transactions. PostgreSQL counts in a statement of
+    its own after the seq: a statement that waited for the hall's row reads in the snapshot
+    it took before the wait, and would miss what a transaction holding the row committed
+    meanwhile (tests/test_concurrency.py)."""
+
+    __slots__ = ("together", "after")
+
+    def __init__(self, counts: str):
+        self.together = SQL(
+            f"UPDATE halls SET seq = seq + 1 WHERE id = :hall_id RETURNING seq, {counts}"
+        )
+        self.after = SQL(f"SELECT {counts}")
+
+
+# the seq with the waiting count of a queue (what a ticket event carries)
 _QUEUE_WAITING = """
     SELECT count(*) FROM tickets WHERE tickets.hall_id = :hall_id
         AND tickets.service_day = :day AND tickets.status = 'waiting'
         AND tickets.queue_id = :queue_id
 """
-_NEXT_SEQ_COUNTING = SQL(
-    f"UPDATE halls SET seq = seq + 1 WHERE id = :hall_id RETURNING seq, ({_QUEUE_WAITING})"
-)
+_NEXT_SEQ_COUNTING = SeqWith(f"({_QUEUE_WAITING})")
 
 
-def _take_seq(session: Session, hall_id: int, sql: SQL = _NEXT_SEQ, **params) -> tuple:
+def _take_seq(session: Session, hall_id: int, counting: SeqWith | None = None, **params) -> tuple:
     """Allocate the hall's next event number (taken last, so the row lock is held briefly);
-    the row the statement returns, the seq first."""
-    row = _raw(session).one(sql, {"hall_id": hall_id, **params})
+    the seq, then what `counting` counts."""
+    r = _raw(session)
+    params["hall_id"] = hall_id
+    if counting is None:
+        row = r.one(_NEXT_SEQ, params)
+    elif r.postgres:
+        row = (r.scalar(_NEXT_SEQ, params), *r.one(counting.after, params))
+    else:
+        row = r.one(counting.together, params)
     held = session.identity_map.get(identity_key(Hall, hall_id))
     if held is not None:  # a Hall the session holds shows the seq just taken
         set_committed_value(held, "seq", row[0])
@@ -398,13 +420,13 @@ def _ticket_event(
     queue it `left`, after a transfer): screens update the counts an event carries.
     `seq_row` is the (seq, waiting count, …) the caller took already (issue)."""
     hall = ticket.hall
-    waiting = {}
-    if left is not None:
-        waiting = board.waiting_counts(session, hall, ticket.service_day, (left,))
     if seq_row is None:
         day = _raw(session).day(ticket.service_day)
         seq_row = _take_seq(session, hall.id, _NEXT_SEQ_COUNTING, day=day, queue_id=ticket.queue_id)
     seq, count = seq_row[:2]
+    waiting = {}
+    if left is not None:  # counted once the hall's row is held, as SeqWith counts
+        waiting = board.waiting_counts(session, hall, ticket.service_day, (left,))
     waiting[ticket.queue_prefix] = count
     payload = {"ticket": board.ticket_dict(ticket), "waiting": waiting, **extra}
     rooms = [f"hall:{hall.code}", f"ticket:{ticket.token}"]
@@ -614,14 +636,10 @@ _POSITION_PRIORITY = SQL(f"SELECT {_BEFORE}, ({_OPEN_WINDOWS})")
 _SENT_TO_A_WINDOW = (
     _WAITING_IN + " AND tickets.queue_id = :queue_id AND tickets.target_window_id IS NOT NULL"
 )
-_SEQ_OF_ORDINARY = SQL(
-    f"""UPDATE halls SET seq = seq + 1 WHERE id = :hall_id
-    RETURNING seq, ({_QUEUE_WAITING}), ({_SENT_TO_A_WINDOW}) + {_AFTER}, ({_OPEN_WINDOWS})"""
+_SEQ_OF_ORDINARY = SeqWith(
+    f"({_QUEUE_WAITING}), ({_SENT_TO_A_WINDOW}) + {_AFTER}, ({_OPEN_WINDOWS})"
 )
-_SEQ_OF_PRIORITY = SQL(
-    f"""UPDATE halls SET seq = seq + 1 WHERE id = :hall_id
-    RETURNING seq, ({_QUEUE_WAITING}), {_BEFORE}, ({_OPEN_WINDOWS})"""
-)
+_SEQ_OF_PRIORITY = SeqWith(f"({_QUEUE_WAITING}), {_BEFORE}, ({_OPEN_WINDOWS})")
 
 
 def waiting_ahead(session: Session, ticket) -> int:
@@ -703,20 +721,33 @@ _WINDOW_BY_ID = (
     .execution_options(populate_existing=True)
 )
 # Take the window's row lock (so calls at one window serialise) and read it, with the
-# ticket it is calling or serving (the partial index of active tickets per window).
-_LOCK_WINDOW = SQL(
-    """
+# ticket it is calling or serving (the partial index of active tickets per window), read
+# once the row is held: on PostgreSQL in a statement of its own, for the reason SeqWith
+# gives (in one statement a second call at the window, waiting for the first, did not see
+# the ticket it called, and its own call then broke the one-active-ticket index: a 500).
+_WINDOW_BUSY = """
+    SELECT tickets.label FROM tickets
+    WHERE tickets.window_id = :window_id AND tickets.status in ('called','serving')
+"""
+_LOCK_WINDOW_ONLY = """
     UPDATE windows SET version = version + 1 WHERE hall_id = :hall_id AND number = :number
-    RETURNING id, number, name, status, staff_id,
-        (SELECT tickets.label FROM tickets
-         WHERE tickets.window_id = windows.id AND tickets.status in ('called','serving'))
-    """
-)
+    RETURNING id, number, name, status, staff_id
+"""
+_LOCK_WINDOW = SQL(f"{_LOCK_WINDOW_ONLY}, ({_WINDOW_BUSY.replace(':window_id', 'windows.id')})")
+_LOCK_WINDOW_ALONE = SQL(_LOCK_WINDOW_ONLY)
+_WINDOW_BUSY_SQL = SQL(_WINDOW_BUSY)
 
 
 def _lock_window(session: Session, hall, number: int) -> WindowRef:
     """Take the window's row lock so calls at one window serialise, and read it."""
-    values = _raw(session).one(_LOCK_WINDOW, {"hall_id": hall.id, "number": number})
+    r = _raw(session)
+    params = {"hall_id": hall.id, "number": number}
+    if r.postgres:
+        values = r.one(_LOCK_WINDOW_ALONE, params)
+        if values is not None:
+            values = (*values, r.scalar(_WINDOW_BUSY_SQL, {"window_id": values[0]}))
+    else:
+        values = r.one(_LOCK_WINDOW, params)
     if values is None:
         raise NotFound(
             "window_not_found", f"没有 {number} 号窗口", f"No window number {number} in this hall"
