@@ -259,3 +259,27 @@ def test_a_transfers_count_of_the_queue_it_left_sees_an_issue_that_committed_mea
     )
     (moved,) = [e for e in events if e["name"] == "ticket.updated"]
     assert moved["data"]["waiting"] == {"A": 3, "B": 1}  # A002–A004; A001 now waits in B
+
+
+def test_an_action_that_waited_for_another_on_its_ticket_finds_it_as_that_one_left_it(app, demo):
+    """A finish that waited for a colleague's transfer of the same ticket is refused as
+    wrong_state (409), on both databases. (On PostgreSQL the statement that waited for the
+    ticket's row read it with its joins in the snapshot taken before the wait: the ticket,
+    moved to another queue meanwhile, was not found at all, a 404.)"""
+    from hall.domain.errors import Conflict
+
+    _issue_three_in_a(app)
+    with app.app_context():
+        called = tickets.call_next_row(db.session, "demo", 1)  # A001
+        db.session.commit()
+        tickets.take_events(db.session)
+
+    def finish(session):
+        with pytest.raises(Conflict) as refused:
+            tickets.finish_row(session, called.id, window_number=1)
+        return refused.value.code
+
+    code, events = _second_while_first_holds(
+        app, lambda session: tickets.transfer_row(session, called.id, to_queue="B"), finish
+    )
+    assert code == "wrong_state" and events == []

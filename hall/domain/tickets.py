@@ -232,8 +232,11 @@ _ROW_SELECT = """
     WHERE tickets.id = :id
 """
 _ROW = SQL(_ROW_SELECT)
-# PostgreSQL: the ticket's row locked (SQLite: the transaction holds the write lock)
-_ROW_LOCKED = SQL(_ROW_SELECT + " FOR UPDATE OF tickets")
+# PostgreSQL: the ticket's row locked (SQLite: the transaction holds the write lock), then
+# read by _ROW in a statement of its own, as SeqWith says why: read with its joins by the
+# statement that waited for the lock, a ticket another transaction had just moved to
+# another queue or window was not found at all (404 instead of 409 wrong_state)
+_LOCK_ROW = SQL("SELECT tickets.id FROM tickets WHERE tickets.id = :id FOR UPDATE")
 _ROW_BY_TOKEN = SQL(_ROW_SELECT.replace("tickets.id = :id", "tickets.token = :token"))
 _ROWS_KEY = "hall_locked_rows"
 
@@ -268,7 +271,9 @@ def ticket_row(session: Session, ticket_id: int, *, lock: bool = False) -> Ticke
     if lock and locked and ticket_id in locked:
         return locked[ticket_id]
     r = _raw(session)
-    values = r.one(_ROW_LOCKED if lock and r.postgres else _ROW, {"id": ticket_id})
+    values = None
+    if not (lock and r.postgres) or r.one(_LOCK_ROW, {"id": ticket_id}) is not None:
+        values = r.one(_ROW, {"id": ticket_id})
     if values is None:
         raise NotFound("ticket_not_found", "没有这张票", f"No ticket {ticket_id}")
     row = _to_row(values)
