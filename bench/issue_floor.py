@@ -31,17 +31,18 @@ import threading
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
-from werkzeug.serving import run_simple
-
-from hall import create_app, process
+from hall import create_app
 from hall.auth import _TOKEN_BY_HASH
+from hall.cli import _serve
 from hall.domain import tickets as t
 from hall.wal import database_path
 
 DEFAULT_SERVICE_MINUTES = 5
 
 
-def make_app(hall_app):
+def floor(hall_app):
+    """The hall's WSGI application with the issue answered bare (set as its wsgi_app)."""
+    inner = hall_app.wsgi_app
     path = database_path(hall_app.config["SQLALCHEMY_DATABASE_URI"])
     if path is None:
         sys.exit("issue_floor: SQLite only")
@@ -91,7 +92,7 @@ def make_app(hall_app):
         counts = {"hall_id": hall_id, "day": day, "queue_id": queue_id, "priority": False}
         counts |= {"sort_at": stamp, "id": ticket_id}
         _seq, waiting, not_ahead, open_windows = cursor.execute(
-            t._SEQ_OF_ORDINARY.sqlite, counts
+            t._SEQ_OF_ORDINARY.together.sqlite, counts
         ).fetchone()
         ahead = waiting - 1 - not_ahead
         host = f"{environ['wsgi.url_scheme']}://{environ.get('HTTP_HOST')}"
@@ -107,13 +108,13 @@ def make_app(hall_app):
 
     def app(environ, start):
         if environ["PATH_INFO"] != "/api/v1/tickets" or environ["REQUEST_METHOD"] != "POST":
-            return hall_app(environ, start)
+            return inner(environ, start)
         try:
             length = int(environ.get("CONTENT_LENGTH") or 0)
             data = json.loads(environ["wsgi.input"].read(length))
             code, prefix = data["hall"], data["queue"].upper()
         except (ValueError, KeyError, TypeError, AttributeError):
-            return hall_app(environ, start)  # not the common case: the hall answers
+            return inner(environ, start)  # not the common case: the hall answers
         db = connection()
         cursor = db.cursor()
         try:
@@ -140,10 +141,9 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=5002)
     args = parser.parse_args()
     hall_app = create_app()
-    app = make_app(hall_app)
-    process.prepare(hall_app)  # the background tasks of `hall serve`
-    print(f" * issue floor (experiment) on http://{args.host}:{args.port}/", flush=True)
-    run_simple(args.host, args.port, app, threaded=True, use_reloader=False, use_debugger=False)
+    hall_app.wsgi_app = floor(hall_app)
+    print(" * issue floor (experiment): the issue answered bare", flush=True)
+    _serve(hall_app, args.host, args.port)  # as `hall serve` serves
 
 
 if __name__ == "__main__":

@@ -23,28 +23,14 @@ import json
 import os
 import platform
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+from issue_and_call import run_hall  # bench/issue_and_call.py, next to this script
+
 QUEUES = "ABCDEFG"
-
-
-def hall_command() -> list[str]:
-    script = Path(sys.executable).with_name("hall")
-    found = str(script) if script.exists() else shutil.which("hall")
-    if not found:
-        sys.exit("bench: the `hall` command was not found; install the project (pip install -e .)")
-    return [found]
-
-
-def run_hall(args: list[str]) -> str:
-    result = subprocess.run(hall_command() + args, capture_output=True, text=True, timeout=300)
-    if result.returncode != 0:
-        sys.exit(f"bench: hall {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
-    return result.stdout
 
 
 def environ(token: str, queue: str) -> dict:
@@ -83,8 +69,9 @@ def main(argv=None) -> int:
     os.environ.update(HALL_DATA_DIR=str(folder), HALL_RATE_LIMITS="0", HALL_SECRET_KEY="b" * 64)
     checkpointer = None
     try:
-        run_hall(["demo", "--no-serve"])
-        token = run_hall(["token", "create", "staff1", "--name", "bench"]).strip()
+        env = dict(os.environ)
+        run_hall(["demo", "--no-serve"], env)
+        token = run_hall(["token", "create", "staff1", "--name", "bench"], env).strip()
         from hall import create_app, wal
 
         app = create_app()

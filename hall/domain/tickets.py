@@ -271,8 +271,9 @@ def ticket_row(session: Session, ticket_id: int, *, lock: bool = False) -> Ticke
     if lock and locked and ticket_id in locked:
         return locked[ticket_id]
     r = _raw(session)
-    values = None
-    if not (lock and r.postgres) or r.one(_LOCK_ROW, {"id": ticket_id}) is not None:
+    if lock and r.postgres and r.one(_LOCK_ROW, {"id": ticket_id}) is None:
+        values = None
+    else:
         values = r.one(_ROW, {"id": ticket_id})
     if values is None:
         raise NotFound("ticket_not_found", "没有这张票", f"No ticket {ticket_id}")
